@@ -1,0 +1,42 @@
+# The README's commands. Every target bootstraps what it needs through `setup`.
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.setup-stamp
+MVN     ?= mvn -q -B
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup demo test test-unit lint bench chaos clean
+
+setup: $(STAMP) jars/.stamp
+
+# venv + pinned Python deps (the package installed editable so Flink's Python workers import it)
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 1; }
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+# Java runtime artifacts resolved from Maven Central into jars/<profile>/ (ignored by git)
+jars/.stamp: pom.xml
+	rm -rf jars
+	$(MVN) -Pflink dependency:copy-dependencies
+	$(MVN) -Pkafka dependency:copy-dependencies
+	@touch $@
+
+demo: setup
+	$(BIN)/cokreat-jobs demo
+
+test: setup
+	$(BIN)/python -m pytest -q -ra tests
+
+test-unit: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+lint: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+clean:
+	rm -rf $(VENV) jars .stack

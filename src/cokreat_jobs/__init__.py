@@ -1,0 +1,3 @@
+"""coKreat's stream-processing jobs on Apache Flink, in Python."""
+
+__version__ = "0.1.0"
