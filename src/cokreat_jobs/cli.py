@@ -1,8 +1,198 @@
-"""The `cokreat-jobs` command."""
+"""The `cokreat-jobs` command: run the jobs, feed them, and the local stack they run against."""
+
+from __future__ import annotations
+
+import json
+import sys
 
 import click
+
+from cokreat_jobs.jobs import JOB_MODULES
 
 
 @click.group()
 def main() -> None:
     """coKreat's Flink jobs: run them, feed them, and the local stack they run against."""
+
+
+# ---- stack -------------------------------------------------------------------------------------------------
+
+
+@main.group()
+def stack() -> None:
+    """The local Kafka broker and sandbox (state under .stack/)."""
+
+
+@stack.command("up")
+@click.option("--fresh", is_flag=True, help="Start from nothing (deletes .stack/ state).")
+def stack_up_cmd(fresh: bool) -> None:
+    """Start the broker and the sandbox in the background; write .stack/endpoints.json."""
+    from cokreat_jobs.stack.local import layout, stack_up
+
+    endpoints, started = stack_up(fresh=fresh)
+    if not started:
+        click.echo(f"stack already up: kafka {endpoints['kafka']}, sandbox {endpoints['sandbox']}")
+        return
+    click.echo(f"kafka    {endpoints['kafka']}")
+    click.echo(f"sandbox  {endpoints['sandbox']}")
+    click.echo(f"endpoints written to {layout().endpoints}; logs in {layout().logs}")
+
+
+@stack.command("down")
+def stack_down_cmd() -> None:
+    """Stop what runs (state stays for the next `stack up`)."""
+    from cokreat_jobs.stack.local import stack_down
+
+    stopped = stack_down()
+    click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@stack.command("status")
+def stack_status_cmd() -> None:
+    """Say what runs."""
+    from cokreat_jobs.stack.local import stack_status
+
+    status = stack_status()
+    for name, s in status.items():
+        state = f"running (pid {s['pid']}) at {s['endpoint']}" if s["running"] else "not running"
+        click.echo(f"{name:8} {state}")
+    if not all(s["running"] for s in status.values()):
+        sys.exit(3)
+
+
+# ---- jobs --------------------------------------------------------------------------------------------------
+
+job_choice = click.Choice(sorted(JOB_MODULES))
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A HOCON file (may include files beside it).",
+)
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one key; VALUE is parsed as HOCON. Repeatable.",
+)
+
+
+def resolve_config(job: str, config_file: str | None, overrides: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """The job's config: packaged defaults or --config, the stack's endpoints, then --set."""
+    from cokreat_jobs.core.config import load_config
+    from cokreat_jobs.core.localstack import stack_overrides
+    from cokreat_jobs.stack.local import read_endpoints
+
+    cfg = load_config(job, config_file=config_file, overrides=overrides)
+    stack_keys = stack_overrides(read_endpoints(), config_file, overrides)
+    return cfg.with_overrides(stack_keys) if stack_keys else cfg
+
+
+@main.command()
+@click.argument("job", type=job_choice)
+@config_option
+@set_option
+def run(job: str, config_file: str | None, overrides: tuple[str, ...]) -> None:
+    """Run JOB on the local MiniCluster until SIGINT/SIGTERM."""
+    from cokreat_jobs.core.runner import run_local
+
+    cfg = resolve_config(job, config_file, overrides)
+    sys.exit(run_local(job, cfg))
+
+
+@main.command()
+@click.argument("job", type=job_choice)
+@click.option("--jobmanager", required=True, metavar="HOST:PORT", help="The cluster's REST address.")
+@click.option("--from-savepoint", "savepoint", default=None, help="Restore from this savepoint path.")
+@config_option
+@set_option
+def submit(
+    job: str, jobmanager: str, savepoint: str | None, config_file: str | None, overrides: tuple[str, ...]
+) -> None:
+    """Submit JOB to a Flink cluster (detached); prints the Flink job id."""
+    from cokreat_jobs.core.runner import submit_job
+
+    cfg = resolve_config(job, config_file, overrides)
+    job_id = submit_job(job, cfg, jobmanager, savepoint=savepoint)
+    click.echo(job_id)
+
+
+# ---- Kafka -------------------------------------------------------------------------------------------------
+
+
+def _brokers(brokers: str | None) -> str:
+    if brokers:
+        return brokers
+    from cokreat_jobs.stack.local import read_endpoints
+
+    endpoints = read_endpoints()
+    if not endpoints:
+        raise click.UsageError("no stack is up: start one with `cokreat-jobs stack up` or pass --brokers")
+    return str(endpoints["kafka"])
+
+
+brokers_option = click.option(
+    "--brokers", default=None, help="Kafka bootstrap servers (default: the stack's)."
+)
+
+
+@main.command()
+@click.argument("topic")
+@click.argument("source", type=click.Path(allow_dash=True, dir_okay=False))
+@brokers_option
+def produce(topic: str, source: str, brokers: str | None) -> None:
+    """Send each line of SOURCE (a file, or - for stdin) as one record, bytes as they are."""
+    from cokreat_jobs.kafka_io import produce_lines
+
+    stream = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
+    with stream:
+        sent = produce_lines(_brokers(brokers), topic, stream)
+    click.echo(f"sent {sent} records to {topic}", err=True)
+
+
+@main.command()
+@click.argument("topic")
+@click.option("--from-beginning", is_flag=True, help="Start at the earliest offset.")
+@click.option("--max", "max_records", type=int, default=None, help="Stop after N records.")
+@click.option("--timeout", type=float, default=None, help="Stop after S seconds.")
+@click.option("--group", default=None, help="Consumer group (default: a new one each run).")
+@brokers_option
+def consume(
+    topic: str,
+    from_beginning: bool,
+    max_records: int | None,
+    timeout: float | None,
+    group: str | None,
+    brokers: str | None,
+) -> None:
+    """Print each record's value on its own line (diagnostics on stderr)."""
+    from cokreat_jobs.kafka_io import consume_records
+
+    out = sys.stdout.buffer
+    for value in consume_records(
+        _brokers(brokers),
+        topic,
+        from_beginning=from_beginning,
+        max_records=max_records,
+        timeout=timeout,
+        group=group,
+    ):
+        out.write(value.replace(b"\n", b"\\n") + b"\n")
+        out.flush()
+
+
+@main.command()
+def demo() -> None:
+    """Stack up, run the jobs on sample batches, print what happened, stack down."""
+    from cokreat_jobs.demo import run_demo
+
+    sys.exit(run_demo())
+
+
+def _print_json(obj: object) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The one error tree that the retry and failed-event routing code reads.
+
+Every error a job's logic raises on purpose is a :class:`JobError`; its ``reason`` is the short code
+written to ``failInfo.reason`` on the failed topic (INTERFACE.md: ``malformed | permanent |
+retries-exhausted | invalid-field``), so routing never has to guess from exception types or messages.
+
+    JobError
+    ├── TransientError   reason "retries-exhausted": a transient failure outlived its retries
+    ├── PermanentError   reason "permanent": retrying cannot help (4xx, refusal, bad package)
+    ├── MalformedEvent   reason "malformed": the input record is not a usable JSON object
+    ├── InvalidField     reason "invalid-field": a field of the event has the wrong type
+    └── ConfigError      reason "config": the job cannot start with this configuration
+
+All of them pickle (PyFlink moves exceptions between processes), which is why each one defines
+``__reduce__`` instead of relying on ``Exception.args`` matching the constructor.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cokreat_jobs.core.http import HttpResponse
+
+__all__ = [
+    "ConfigError",
+    "InvalidField",
+    "JobError",
+    "MalformedEvent",
+    "PermanentError",
+    "TransientError",
+]
+
+
+class JobError(Exception):
+    """Base of every error a job raises on purpose; ``reason`` is the failed topic's short code."""
+
+    reason: str = "error"
+
+    def __init__(self, message: str = "", *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[JobError], state: dict[str, Any]) -> JobError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message", ""))
+    err.__dict__.update(state)
+    return err
+
+
+class TransientError(JobError):
+    """A call kept failing transiently (connection error, timeout, 429/5xx) until its retries ran out."""
+
+    reason = "retries-exhausted"
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        status: int | None = None,
+        attempts: int = 0,
+        response: HttpResponse | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason)
+        self.status = status
+        self.attempts = attempts
+        # The last transient answer, when there was one, so a job can quote its errmsg.
+        self.response = response
+
+
+class PermanentError(JobError):
+    """Retrying cannot help: the service refused the request for a reason that will not change."""
+
+    reason = "permanent"
+
+    def __init__(self, message: str = "", *, status: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.status = status
+
+
+class MalformedEvent(JobError):
+    """The input record is not a JSON object the job can read (oversized, not UTF-8, not JSON, too deep)."""
+
+    reason = "malformed"
+
+
+class InvalidField(JobError):
+    """A field of the event has the wrong type, e.g. ``"iteration": "1"`` where a number belongs."""
+
+    reason = "invalid-field"
+
+    def __init__(self, path: str, expected: str, actual_type: str) -> None:
+        super().__init__(f"field '{path}' must be {expected}, got {actual_type}")
+        self.path = path
+        self.expected = expected
+        self.actual_type = actual_type
+
+
+class ConfigError(JobError):
+    """The configuration is missing a key or holds a value of the wrong type; raised before any event."""
+
+    reason = "config"

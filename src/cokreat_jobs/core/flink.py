@@ -1,0 +1,348 @@
+"""The Flink wiring every job reuses: Kafka in, parse, key, async processing, failed topic out.
+
+Each job supplies only a `Processor` (plain Python, unit-tested without Flink) and a key function; this module
+builds
+
+    Kafka (raw bytes + topic/partition/offset) -> parse & key -> key_by -> async processor -> failed topic
+
+The input is read through the Table API's Kafka connector in `raw` format because that is the one PyFlink
+source that hands Python the record's bytes *and* its topic, partition and offset, which a malformed record's
+failed-topic entry must carry. Offsets are committed to the consumer group on checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from pyflink.common import Configuration, Row, Time, Types
+from pyflink.common.serialization import SimpleStringSchema
+from pyflink.datastream import (
+    AsyncDataStream,
+    AsyncFunction,
+    CheckpointingMode,
+    MapFunction,
+    RuntimeContext,
+    StreamExecutionEnvironment,
+)
+from pyflink.datastream.connectors.base import DeliveryGuarantee
+from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, KafkaSink
+from pyflink.table import DataTypes, Schema, StreamTableEnvironment, TableDescriptor
+
+from cokreat_jobs.core.config import JobConfig
+from cokreat_jobs.core.errors import JobError, MalformedEvent
+from cokreat_jobs.core.event import parse_record
+from cokreat_jobs.core.failed import failed_event, malformed_record
+from cokreat_jobs.core.logs import configure_logging, get_logger
+from cokreat_jobs.core.outcome import Outcome
+from cokreat_jobs.stack import paths
+
+# Kinds of element between the parse step and the async step.
+EVENT = "event"
+MALFORMED = "malformed"
+
+
+class Processor(Protocol):
+    """A job's logic for one event. Returns an Outcome; never raises for a bad event."""
+
+    async def process(self, event: dict[str, Any]) -> Outcome: ...
+
+    async def close(self) -> None: ...
+
+
+class Metrics(Protocol):
+    def inc(self, name: str, n: int = 1) -> None: ...
+
+
+@dataclass(frozen=True)
+class JobDefinition:
+    """What a job contributes to the shared pipeline."""
+
+    name: str
+    # Builds the processor inside the Flink worker (it owns HTTP sessions, so it cannot be pickled).
+    processor_factory: Callable[[JobConfig, Metrics], Processor]
+    # The key that keeps one object's events in order (e.g. object.id); "" when the event has none.
+    key_of: Callable[[dict[str, Any]], str]
+    # Metric names are configurable so dashboards built on the Scala jobs keep working.
+    metric_prefix_key: str = "metrics"
+
+
+def metric_names(cfg: JobConfig) -> dict[str, str]:
+    names = {
+        "total": "total-message-count",
+        "success": "success-message-count",
+        "skipped": "skipped-message-count",
+        "failed": "failed-message-count",
+        "error": "error-message-count",
+        "retry": "retry-count",
+    }
+    for k in list(names):
+        names[k] = cfg.get_str(f"metrics.{k}", names[k])
+    return names
+
+
+class _FlinkCounters:
+    """Monotonic Flink counters, group = job name (the reference used read-and-reset gauges).
+
+    PyFlink's counters are Beam metrics, recorded only on the thread that processes the bundle; the async
+    operator runs our coroutines on a thread of its own, where an increment would be lost. So increments are
+    kept here and applied to the Flink counters from a gauge callback, which PyFlink calls on the bundle
+    thread when each bundle finishes (at least once a second, `python.fn-execution.bundle.time`).
+    """
+
+    def __init__(self, ctx: RuntimeContext | None, job: str, names: dict[str, str]) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, int] = {}
+        self._counters: dict[str, Any] = {}
+        self.totals: dict[str, int] = {k: 0 for k in names}
+        self.in_flight = 0
+        if ctx is not None:
+            group = ctx.get_metrics_group().add_group(job)
+            self._counters = {k: group.counter(v) for k, v in names.items()}
+            group.gauge("in-flight-events", self._flush)
+
+    def inc(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._pending[name] = self._pending.get(name, 0) + n
+            self.totals[name] = self.totals.get(name, 0) + n
+
+    def _flush(self) -> int:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for name, n in pending.items():
+            counter = self._counters.get(name)
+            if counter is not None:
+                counter.inc(n)
+        return self.in_flight
+
+
+class ParseAndKey(MapFunction):
+    """Raw Kafka record -> (key, kind, payload). Malformed input becomes its failed-topic record here."""
+
+    def __init__(self, job: JobDefinition, max_record_bytes: int) -> None:
+        self._job = job
+        self._max = max_record_bytes
+
+    def map(self, row: Row) -> tuple[str, str, str]:
+        raw = bytes(row[0]) if row[0] is not None else b""
+        try:
+            event = parse_record(raw, self._max)
+        except MalformedEvent as e:
+            record = malformed_record(raw, self._job.name, str(e), row[1], row[2], row[3])
+            return ("", MALFORMED, orjson.dumps(record).decode())
+        try:
+            key = self._job.key_of(event)
+        except Exception:  # a key we cannot read is the processor's to report, in order with nothing
+            key = ""
+        # The event travels as text: re-parsing with orjson is cheaper than pickling a dict.
+        return (key, EVENT, raw.decode("utf-8"))
+
+
+class ProcessEvents(AsyncFunction):
+    """Runs a job's processor with many events in flight; events of one key run one after another."""
+
+    def __init__(self, job: JobDefinition, config: dict[str, Any]) -> None:
+        self._job = job
+        self._config = config
+        self._processor: Processor | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        cfg = JobConfig(self._config, job=self._job.name)
+        configure_logging(cfg.get_str("log.level", "INFO"))
+        self._log = get_logger(f"cokreat_jobs.{self._job.name}")
+        self._metrics = _FlinkCounters(runtime_context, self._job.name, metric_names(cfg))
+        self._cfg = cfg
+
+    def _ensure_processor(self) -> Processor:
+        # Created lazily on the operator's event loop thread: aiohttp sessions belong to the loop they
+        # were made on.
+        if self._processor is None:
+            self._processor = self._job.processor_factory(self._cfg, self._metrics)
+        return self._processor
+
+    async def async_invoke(self, value: Row) -> list[str]:
+        key, kind, payload = value[1]
+        self._metrics.inc("total")
+        self._metrics.in_flight += 1
+        try:
+            return await self._invoke(key, kind, payload)
+        finally:
+            self._metrics.in_flight -= 1
+
+    async def _invoke(self, key: str, kind: str, payload: str) -> list[str]:
+        if kind == MALFORMED:
+            self._metrics.inc("failed")
+            return [payload]
+        event = orjson.loads(payload)
+        if not key:
+            return await self._run(event)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        try:
+            async with lock:
+                return await self._run(event)
+        finally:
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._locks.pop(key, None)
+
+    async def _run(self, event: dict[str, Any]) -> list[str]:
+        processor = self._ensure_processor()
+        started = time.monotonic()
+        try:
+            outcome = await processor.process(event)
+        except JobError as e:  # a processor should return outcomes; this is the safety net
+            outcome = Outcome.failed(failed_event(event, self._job.name, e, e.reason), e.reason)
+        except Exception as e:  # never restart the job because of one event
+            self._metrics.inc("error")
+            outcome = Outcome.failed(failed_event(event, self._job.name, e, "permanent"), "permanent")
+        self._metrics.inc(outcome.kind)
+        self._log.debug(
+            "event done",
+            extra={"outcome": outcome.kind, "duration_ms": int((time.monotonic() - started) * 1000)},
+        )
+        if outcome.kind == "failed" and outcome.failed_record is not None:
+            return [orjson.dumps(outcome.failed_record).decode()]
+        return []
+
+    def close(self) -> None:
+        processor, self._processor = self._processor, None
+        if processor is None:
+            return
+        # The operator's loop has stopped by now; close on a fresh loop (best effort: sockets die with us).
+        try:
+            asyncio.run(asyncio.wait_for(processor.close(), 5))
+        except Exception:
+            pass
+
+
+def flink_configuration(cfg: JobConfig) -> Configuration:
+    conf = Configuration()
+    conf.set_string("python.executable", cfg.get_str("python.executable", sys.executable))
+    conf.set_string("python.client.executable", cfg.get_str("python.executable", sys.executable))
+    attempts = cfg.get_int("task.restart-strategy.attempts", 3)
+    delay_ms = cfg.get_int("task.restart-strategy.delay", 30000)
+    strategy = cfg.get_str("task.restart-strategy.type", "fixed-delay")
+    conf.set_string("restart-strategy.type", strategy)
+    if strategy == "fixed-delay":
+        conf.set_string("restart-strategy.fixed-delay.attempts", str(attempts))
+        conf.set_string("restart-strategy.fixed-delay.delay", f"{delay_ms} ms")
+    elif strategy == "exponential-delay":
+        conf.set_string("restart-strategy.exponential-delay.initial-backoff", f"{delay_ms} ms")
+        conf.set_string(
+            "restart-strategy.exponential-delay.max-backoff",
+            f"{cfg.get_int('task.restart-strategy.max-delay', 60000)} ms",
+        )
+        conf.set_string("restart-strategy.exponential-delay.attempts-before-reset-backoff", str(2**31 - 1))
+    tolerable = cfg.get_int("task.checkpointing.tolerable-failures", 0)
+    conf.set_string("execution.checkpointing.tolerable-failed-checkpoints", str(tolerable))
+    # raw Flink options pass through: `flink { rest.port = 8081 }` sets Flink's `rest.port`
+    for k, v in _flatten(cfg.get_dict("flink", {})).items():
+        conf.set_string(k, str(v).lower() if isinstance(v, bool) else str(v))
+    return conf
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            flat.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            flat[f"{prefix}{k}"] = v
+    return flat
+
+
+def connector_jars() -> list[str]:
+    return [p.resolve().as_uri() for p in paths.jar_files("flink")]
+
+
+def build_pipeline(
+    job: JobDefinition, cfg: JobConfig, env: StreamExecutionEnvironment | None = None
+) -> StreamExecutionEnvironment:
+    """Assemble the job's graph on `env` (the MiniCluster's by default); the caller executes it."""
+    env = env or StreamExecutionEnvironment.get_execution_environment(flink_configuration(cfg))
+    env.add_jars(*connector_jars())
+    parallelism = cfg.get_int("task.parallelism", 1)
+    env.set_parallelism(parallelism)
+    env.enable_checkpointing(
+        cfg.get_int("task.checkpointing.interval", 60000), CheckpointingMode.EXACTLY_ONCE
+    )
+    t_env = StreamTableEnvironment.create(stream_execution_environment=env)
+
+    brokers = cfg.get_str("kafka.broker-servers")
+    source_table = f"{job.name.replace('-', '_')}_input"
+    t_env.create_temporary_table(
+        source_table,
+        TableDescriptor.for_connector("kafka")
+        .schema(
+            Schema.new_builder()
+            .column("value", DataTypes.BYTES())
+            .column_by_metadata("topic", DataTypes.STRING(), "topic", True)
+            .column_by_metadata("kpartition", DataTypes.INT(), "partition", True)
+            .column_by_metadata("koffset", DataTypes.BIGINT(), "offset", True)
+            .build()
+        )
+        .option("topic", cfg.get_str("kafka.input.topic"))
+        .option("properties.bootstrap.servers", brokers)
+        .option("properties.group.id", cfg.get_str("kafka.groupId"))
+        # committed offsets first; a group without any starts where kafka.auto.offset.reset says
+        .option("scan.startup.mode", "group-offsets")
+        .option("properties.auto.offset.reset", cfg.get_str("kafka.auto.offset.reset", "earliest"))
+        .option("properties.isolation.level", "read_committed")
+        .option("properties.max.partition.fetch.bytes", str(8 * 1024 * 1024))
+        .option("scan.topic-partition-discovery.interval", "30 s")
+        .option("format", "raw")
+        .build(),
+    )
+    records = t_env.to_data_stream(t_env.from_path(source_table))
+
+    parsed = (
+        records.map(
+            ParseAndKey(job, cfg.get_int("kafka.max_record_bytes", 1024 * 1024)),
+            output_type=Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()]),
+        )
+        .name("parse")
+        .uid(f"{job.name}-parse")
+    )
+    keyed = parsed.key_by(lambda t: t[0], key_type=Types.STRING())
+    # Operator timeout 0: PyFlink starts an OS timer thread per element otherwise (halves throughput);
+    # every call inside the processor carries its own deadline instead.
+    failed = (
+        AsyncDataStream.unordered_wait(
+            keyed,
+            ProcessEvents(job, cfg.as_dict()),
+            Time.milliseconds(0),
+            cfg.get_int("task.async.capacity", 100),
+            Types.STRING(),
+        )
+        .name("process")
+        .uid(f"{job.name}-process")
+    )
+
+    sink = (
+        KafkaSink.builder()
+        .set_bootstrap_servers(brokers)
+        .set_record_serializer(
+            KafkaRecordSerializationSchema.builder()
+            .set_topic(cfg.get_str("kafka.failed.topic"))
+            .set_value_serialization_schema(SimpleStringSchema())
+            .build()
+        )
+        .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE)
+        .set_property("max.request.size", str(8 * 1024 * 1024))
+        .build()
+    )
+    failed.sink_to(sink).name("failed-topic").uid(f"{job.name}-failed-sink")
+    return env
+
+
+def run(job: JobDefinition, cfg: JobConfig) -> None:
+    env = build_pipeline(job, cfg)
+    env.execute(cfg.get_str("job.name", job.name))

@@ -1,0 +1,173 @@
+"""Structured logs: one JSON object a line, on the stdlib ``logging`` module.
+
+Each line has ``ts`` (UTC, ISO 8601 with milliseconds), ``level``, ``logger`` and ``msg``, then the fields
+given to :func:`log_event` (``mid``, ``object_id``, ``job``, ``outcome``, ``duration_ms``, ...), then ``exc``
+when an exception is attached. Messages and exception texts pass through :func:`redact`; personal ids are the
+callers' to hash with :func:`hash_id` before logging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import sys
+import time
+from typing import IO, Any
+
+import orjson
+
+__all__ = ["JsonFormatter", "configure_logging", "get_logger", "hash_id", "log_event", "redact"]
+
+_RESERVED = ("ts", "level", "logger", "msg", "exc")
+_FIELDS_ATTR = "cokreat_fields"
+
+# A constant salt: the same id hashes the same in every run and process, so log lines can be correlated, yet
+# a hash cannot be matched against an unsalted sha256 of a user id found elsewhere.
+_HASH_SALT = b"cokreat-jobs/v1:"
+
+SECRET_KEYS: tuple[str, ...] = (
+    "cloud_storage_secret",
+    "private_key_id",
+    "private_key",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "authorization",
+    "password",
+    "g_service_acct_cred",
+)
+_KEY_ALT = "|".join(re.escape(k) for k in sorted(SECRET_KEYS, key=len, reverse=True))
+_SECRET_RE = re.compile(
+    r"""
+    (?P<key>
+        (?:\\?["'])? \b(?:"""
+    + _KEY_ALT
+    + r""")\b (?:\\?["'])?       # the key, maybe quoted, also as \" inside a JSON string
+        \s* [:=] \s*
+    )
+    (?P<value>
+        \\"(?:(?!\\").)*\\"           # \"...\" (a JSON string inside a JSON string)
+      | "(?:[^"\\]|\\.)*"             # "..."
+      | '[^']*'                      # '...'
+      | (?:Bearer|Basic|Token)\s+[^\s,;"'&}]+   # an auth scheme and its credentials
+      | [^\s,;"'&}]+                 # a bare word
+    )
+    """,
+    re.IGNORECASE | re.DOTALL | re.VERBOSE,
+)
+_PEM_RE = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL
+)
+_BEARER_RE = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
+_TRIGGERS = tuple(k.lower() for k in SECRET_KEYS) + ("private key-----", "bearer ")
+
+
+def _mask(match: re.Match[str]) -> str:
+    value = match.group("value")
+    if value.startswith('\\"'):
+        masked = '\\"***\\"'
+    elif value[:1] in ('"', "'"):
+        masked = value[0] + "***" + value[0]
+    elif " " in value:  # "Bearer <token>": keep the scheme, it helps reading and is no secret
+        masked = value.split(None, 1)[0] + " ***"
+    else:
+        masked = "***"
+    return match.group("key") + masked
+
+
+def redact(text: str) -> str:
+    """``text`` with the values of known secret keys, private keys and bearer tokens masked as ``***``."""
+    lowered = text.lower()
+    if not any(t in lowered for t in _TRIGGERS):
+        return text
+    text = _PEM_RE.sub("***", text)
+    text = _SECRET_RE.sub(_mask, text)
+    return _BEARER_RE.sub(r"\1 ***", text)
+
+
+def hash_id(value: Any) -> str:
+    """A stable pseudonym for a personal id (salted sha256, first 16 hex digits); ``""`` for None or ""."""
+    if value is None or value == "":
+        return ""
+    return hashlib.sha256(_HASH_SALT + str(value).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _json_safe(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool) or value is None else repr(value)
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": _iso_utc(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        fields = getattr(record, _FIELDS_ATTR, None)
+        if fields:
+            for key, value in fields.items():
+                # A field never overwrites the line's own keys.
+                entry[f"field_{key}" if key in _RESERVED else key] = (
+                    redact(value) if isinstance(value, str) else value
+                )
+        if record.exc_info:
+            entry["exc"] = redact(self.formatException(record.exc_info))
+        elif record.exc_text:
+            entry["exc"] = redact(record.exc_text)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        try:
+            return orjson.dumps(entry, default=_json_safe).decode("utf-8")
+        except TypeError:  # e.g. an int beyond 64 bits: stringify the fields rather than lose the line
+            return orjson.dumps({k: _json_safe(v) for k, v in entry.items()}).decode("utf-8")
+
+
+def _iso_utc(created: float) -> str:
+    secs = int(created)
+    millis = int((created - secs) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{millis:03d}Z"
+
+
+_HANDLER_MARK = "_cokreat_json_handler"
+
+
+def configure_logging(level: int | str = "INFO", stream: IO[str] | None = None) -> logging.Handler:
+    """Send the root logger's records to ``stream`` (stderr by default) as JSON lines.
+
+    Idempotent: calling it again replaces the handler it installed before, and leaves other handlers alone.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _HANDLER_MARK, False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
+    setattr(handler, _HANDLER_MARK, True)
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(logging.getLevelName(level.upper()) if isinstance(level, str) else level)
+    return handler
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(name)
+
+
+def log_event(logger: logging.Logger, level: int | str, msg: str, /, **fields: Any) -> None:
+    """Log ``msg`` with ``fields`` as top-level keys of the JSON line (``None`` fields are left out).
+
+    ``exc_info`` is passed to logging (the traceback goes to ``exc``). Personal ids must be hashed by the
+    caller (:func:`hash_id`); the message and text fields are redacted of secrets.
+    """
+    exc_info = fields.pop("exc_info", None)
+    lvl = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    if not isinstance(lvl, int):
+        lvl = logging.INFO
+    if not logger.isEnabledFor(lvl):
+        return
+    clean = {k: v for k, v in fields.items() if v is not None}
+    logger.log(lvl, "%s", msg, exc_info=exc_info, extra={_FIELDS_ATTR: clean}, stacklevel=2)

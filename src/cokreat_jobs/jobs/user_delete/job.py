@@ -1,0 +1,35 @@
+"""user-delete on Flink: Kafka (user deletions) -> delete in program-service -> failed topic.
+
+Also the file `flink run -py` submits: `flink run -py job.py [--config FILE] [--set KEY=VALUE]...`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from cokreat_jobs.core.config import JobConfig
+from cokreat_jobs.core.flink import JobDefinition, Metrics, Processor
+from cokreat_jobs.jobs.user_delete.logic import JOB_NAME, UserDeletion
+
+
+def make_processor(cfg: JobConfig, metrics: Metrics) -> Processor:
+    return UserDeletion.from_config(cfg, metrics)
+
+
+def user_key(event: dict[str, Any]) -> str:
+    # one user's events in order; the id is only a key here, never logged
+    edata = event.get("edata")
+    uid = edata.get("userId") if isinstance(edata, dict) else None
+    return uid if isinstance(uid, str) else ""
+
+
+DEFINITION = JobDefinition(name=JOB_NAME, processor_factory=make_processor, key_of=user_key)
+
+
+if __name__ == "__main__":
+    # import by module name so Flink pickles the definition by reference, not this __main__ copy
+    from cokreat_jobs.core.runner import job_main
+    from cokreat_jobs.jobs.user_delete import job as _job
+
+    job_main(_job.DEFINITION, sys.argv[1:])

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from cokreat_jobs.core.logs import configure_logging, get_logger, hash_id, log_event, redact
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    old_level = root.level
+    buf = io.StringIO()
+    handler = configure_logging("DEBUG", stream=buf)
+    yield buf
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+
+
+def lines(buf: io.StringIO) -> list[dict]:
+    return [orjson.loads(line) for line in buf.getvalue().splitlines()]
+
+
+def test_log_event_writes_one_json_object_a_line(stream: io.StringIO) -> None:
+    log = get_logger("cokreat.test")
+    log_event(
+        log,
+        "INFO",
+        "event done",
+        job="user-delete",
+        mid="m1",
+        object_id=hash_id("user-1"),
+        outcome="success",
+        duration_ms=12.5,
+        skipped_field=None,
+    )
+    log_event(log, logging.DEBUG, "multi\nline message")
+    out = lines(stream)
+    assert len(out) == 2
+    first = out[0]
+    assert first["level"] == "INFO"
+    assert first["logger"] == "cokreat.test"
+    assert first["msg"] == "event done"
+    assert (first["job"], first["mid"], first["outcome"], first["duration_ms"]) == (
+        "user-delete",
+        "m1",
+        "success",
+        12.5,
+    )
+    assert first["object_id"] == hash_id("user-1")
+    assert "skipped_field" not in first
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["ts"])
+    assert out[1]["msg"] == "multi\nline message"
+
+
+def test_plain_logging_calls_are_json_too(stream: io.StringIO) -> None:
+    logging.getLogger("plain").warning("hello %s", "world")
+    assert lines(stream)[0]["msg"] == "hello world"
+
+
+def test_fields_cannot_overwrite_the_line_keys(stream: io.StringIO) -> None:
+    log_event(get_logger("x"), "INFO", "real", msg="fake", level="fake", detail={"a": [1]}, obj=object())
+    line = lines(stream)[0]
+    assert line["msg"] == "real"
+    assert line["level"] == "INFO"
+    assert line["field_msg"] == "fake"
+    assert line["detail"] == {"a": [1]}
+    assert line["obj"].startswith("<object")
+
+
+def test_exceptions_are_logged_redacted(stream: io.StringIO) -> None:
+    try:
+        raise RuntimeError("failed with access_token=abc123")
+    except RuntimeError:
+        log_event(get_logger("x"), "ERROR", "boom", exc_info=True)
+    line = lines(stream)[0]
+    assert "RuntimeError" in line["exc"]
+    assert "abc123" not in line["exc"]
+
+
+def test_level_filtering(stream: io.StringIO) -> None:
+    log = get_logger("quiet")
+    log.setLevel(logging.WARNING)
+    try:
+        log_event(log, "INFO", "dropped")
+        log_event(log, "ERROR", "kept")
+    finally:
+        log.setLevel(logging.NOTSET)
+    assert [line["msg"] for line in lines(stream)] == ["kept"]
+
+
+def test_configure_logging_is_idempotent() -> None:
+    root = logging.getLogger()
+    before = len(root.handlers)
+    old_level = root.level
+    h1 = configure_logging("INFO", stream=io.StringIO())
+    h2 = configure_logging("WARNING", stream=io.StringIO())
+    try:
+        assert len(root.handlers) == before + 1
+        assert h1 not in root.handlers and h2 in root.handlers
+        assert root.level == logging.WARNING
+    finally:
+        root.removeHandler(h2)
+        root.setLevel(old_level)
+
+
+def test_hash_id() -> None:
+    h = hash_id("user-1")
+    assert re.fullmatch(r"[0-9a-f]{16}", h)
+    assert hash_id("user-1") == h
+    assert hash_id("user-2") != h
+    assert hash_id("") == "" and hash_id(None) == ""
+    import hashlib
+
+    assert h != hashlib.sha256(b"user-1").hexdigest()[:16]  # salted
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("cloud_storage_secret=abc123 more", "abc123"),
+        ('config {"cloud_storage_secret": "abc123", "x": 1}', "abc123"),
+        ("{'access_token': 'tok.en', 'x': 1}", "tok.en"),
+        ("Authorization: Bearer eyJhbGciOi.payload.sig", "eyJhbGciOi"),
+        ("headers={'Authorization': 'Bearer eyJhbGciOi'}", "eyJhbGciOi"),
+        ("https://h/x?access_token=zzz&b=1", "zzz"),
+        ('{"type": "service_account", "private_key_id": "k1d", "client_email": "a@b"}', "k1d"),
+        ('cred="{\\"private_key\\": \\"-----BEGIN PRIVATE KEY-----\\\\nMII\\\\n\\"}"', "MII"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIB\n-----END RSA PRIVATE KEY-----", "MIIEpAIB"),
+        ("sent Bearer abcdefghijkl to the API", "abcdefghijkl"),
+        ("password = hunter2", "hunter2"),
+    ],
+)
+def test_redact_masks_secrets(text: str, secret: str) -> None:
+    out = redact(text)
+    assert secret not in out
+    assert "***" in out
+
+
+def test_redact_keeps_ordinary_text_and_structure() -> None:
+    assert redact("nothing secret here: a=1") == "nothing secret here: a=1"
+    assert redact('{"cloud_storage_secret": "abc", "x": 1}') == '{"cloud_storage_secret": "***", "x": 1}'
+    assert redact("cloud_storage_key=account1") == "cloud_storage_key=account1"
+
+
+def test_messages_are_redacted(stream: io.StringIO) -> None:
+    log_event(get_logger("x"), "INFO", "using cloud_storage_secret=abc123", note="access_token: tok123")
+    line = lines(stream)[0]
+    assert "abc123" not in line["msg"]
+    assert "tok123" not in line["note"]
