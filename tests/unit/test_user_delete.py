@@ -1,0 +1,155 @@
+"""user-delete's decisions, against a scripted program-service (in-process aiohttp server, no Flink)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from cokreat_jobs.core.config import load_config
+from cokreat_jobs.core.http import HttpResponse
+from cokreat_jobs.jobs.user_delete.logic import UserDeletion, delete_path, interpret, is_transient
+from cokreat_jobs.core.errors import PermanentError
+
+
+def resp(status: int, body: Any, ctype: str = "application/json") -> HttpResponse:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return HttpResponse(status, {"Content-Type": ctype}, raw)
+
+
+def envelope(code: str, response: Any) -> dict[str, Any]:
+    return {"id": "api.user.delete", "ver": "1.0", "params": {"err": None if code == "OK" else
+            "ERR_DELETING_USER_FAILED"}, "responseCode": code, "result": {"response": response}}
+
+
+OK = envelope("OK", "User deleted Successfully ${req.params.userId}")
+NOT_FOUND = envelope("SERVER_ERROR", "User not found in Sunbird")
+NOT_FOUND_OS = envelope("SERVER_ERROR", "User not found in OS")
+REFUSED = envelope("SERVER_ERROR", "Can only delete Individual or contributing org user")
+STICKY_404 = envelope("SERVER_ERROR", "Unable to connect to registry")
+HTML = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "transient"),
+    [
+        (200, OK, False),
+        (404, NOT_FOUND, False),
+        (404, NOT_FOUND_OS, False),
+        (404, STICKY_404, True),  # program-service's sticky 404: an error in disguise
+        (500, envelope("SERVER_ERROR", "kafka down"), True),
+        (502, HTML, True),
+        (503, {}, True),
+        (504, envelope("SERVER_ERROR", "x"), True),
+        (429, {}, True),
+        (400, REFUSED, False),
+        (500, REFUSED, False),  # the reason decides, not the code
+        (400, envelope("CLIENT_ERROR", "bad"), False),
+        (403, HTML, False),
+    ],
+)
+def test_status_classification(status: int, body: Any, transient: bool) -> None:
+    assert is_transient(resp(status, body)) is transient
+
+
+def test_interpret_final_answers() -> None:
+    assert interpret(resp(200, OK)) == "deleted"
+    assert interpret(resp(404, NOT_FOUND)) == "not-found"
+    with pytest.raises(PermanentError, match="Can only delete"):
+        interpret(resp(500, REFUSED))
+    with pytest.raises(PermanentError, match="HTTP 200"):
+        interpret(resp(200, envelope("SERVER_ERROR", "odd")))  # a 200 without OK
+    with pytest.raises(PermanentError, match="HTTP 403"):
+        interpret(resp(403, HTML))  # an HTML body is read, not parsed into a crash
+
+
+def test_user_id_is_one_percent_encoded_path_segment() -> None:
+    assert delete_path("a/b?c d") == "/program/v1/user/a%2Fb%3Fc%20d"
+    assert delete_path("ü-1") == "/program/v1/user/%C3%BC-1"
+
+
+class ProgramService:
+    """Answers DELETE /program/v1/user/{id} from a script per user id; records what it was asked."""
+
+    def __init__(self) -> None:
+        self.script: dict[str, list[tuple[int, Any]]] = {}
+        self.calls: list[str] = []
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        uid = request.match_info["uid"]
+        self.calls.append(uid)
+        answers = self.script.get(uid) or [(404, NOT_FOUND)]
+        status, body = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(body, bytes):
+            return web.Response(status=status, body=body, content_type="text/html")
+        return web.json_response(body, status=status)
+
+
+def event(uid: Any, action: str = "delete-user", **extra: Any) -> dict[str, Any]:
+    return {"eid": "BE_JOB_REQUEST", "mid": "LP.1.x", "object": {"id": uid, "type": "User"},
+            "edata": {"action": action, "userId": uid, **extra}}
+
+
+async def run_events(service: ProgramService, events: list[dict[str, Any]]) -> list[Any]:
+    app = web.Application()
+    app.router.add_delete("/prefix/program/v1/user/{uid}", service.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    cfg = load_config("user-delete", overrides=[
+        f"program-service-baseUrl=http://127.0.0.1:{port}/prefix", "http.retry.backoff_ms=1",
+        "http.retry.max_attempts=3",
+    ])
+    job = UserDeletion.from_config(cfg)
+    try:
+        return [await job.process(e) for e in events]
+    finally:
+        await job.close()
+        await runner.cleanup()
+
+
+def test_outcomes_end_to_end_against_a_scripted_service(caplog: pytest.LogCaptureFixture) -> None:
+    svc = ProgramService()
+    svc.script = {
+        "u-ok": [(200, OK)],
+        "u-gone": [(404, NOT_FOUND)],
+        "u-flaky": [(503, {}), (404, STICKY_404), (200, OK)],
+        "u-admin": [(400, REFUSED)],
+        "u-down": [(503, {})],
+        "u-odd": [(200, envelope("SERVER_ERROR", "?"))],
+        "a/b": [(200, OK)],
+    }
+    events = [
+        event("u-ok"), event("u-gone"), event("u-flaky"), event("u-admin"), event("u-down"), event("u-odd"),
+        event("a/b"), event("u-x", action="other"), event("  "), event(5),
+    ]
+    caplog.set_level(logging.DEBUG)
+    out = asyncio.run(run_events(svc, events))
+    kinds = [(o.kind, o.reason) for o in out]
+    assert kinds == [
+        ("success", ""), ("success", ""), ("success", ""), ("failed", "permanent"),
+        ("failed", "retries-exhausted"), ("failed", "permanent"), ("success", ""),
+        ("skipped", "not a delete-user event"), ("skipped", "edata.userId is blank"),
+        ("failed", "invalid-field"),
+    ]
+    assert out[1].detail == {"result": "not-found"}
+    # retries: flaky took 3 calls, down exhausted its 3 attempts, a permanent refusal was not retried
+    assert svc.calls.count("u-flaky") == 3 and svc.calls.count("u-down") == 3
+    assert svc.calls.count("u-admin") == 1 and "a/b" in svc.calls
+    # failed records: the original event, jobName, failInfo with a reason, iteration incremented
+    rec = out[3].failed_record
+    assert rec is not None and rec["jobName"] == "user-delete"
+    assert rec["failInfo"]["reason"] == "permanent" and "Can only delete" in rec["failInfo"]["error"]
+    assert rec["edata"]["iteration"] == 2 and rec["edata"]["userId"] == "u-admin"
+    # personal data: no user id in any log line, at any level
+    # (the test's own stand-in server logs its access lines; those are not the job's)
+    records = [r for r in caplog.records if r.name != "aiohttp.access"]
+    text = "\n".join(r.getMessage() + json.dumps(r.__dict__, default=str) for r in records)
+    for uid in ("u-ok", "u-gone", "u-flaky", "u-admin", "u-down", "u-odd", "a/b", "a%2Fb"):
+        assert uid not in text
