@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 # Tests never pick up a developer's running stack (.stack/ of the checkout): each names its own servers.
 os.environ["COKREAT_STACK_DIR"] = os.path.join(
-    os.environ.get("TMPDIR", "/tmp"), f"cokreat-test-stack-{os.getpid()}")
+    os.environ.get("TMPDIR", "/tmp"), f"cokreat-test-stack-{os.getpid()}"
+)
 
 
 @pytest.fixture(scope="session")

@@ -22,12 +22,17 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 def delete_event(uid: Any, action: str = "delete-user", n: int = 0) -> bytes:
-    return json.dumps({
-        "eid": "BE_JOB_REQUEST", "ets": 1617174912468 + n, "mid": f"LP.{n}.{uuid.uuid4()}",
-        "actor": {"id": "delete-user", "type": "System"},
-        "context": {"pdata": {"id": "org.sunbird.lern", "ver": "1.0"}, "channel": "ch1"},
-        "object": {"id": uid, "type": "User"}, "edata": {"action": action, "userId": uid},
-    }).encode()
+    return json.dumps(
+        {
+            "eid": "BE_JOB_REQUEST",
+            "ets": 1617174912468 + n,
+            "mid": f"LP.{n}.{uuid.uuid4()}",
+            "actor": {"id": "delete-user", "type": "System"},
+            "context": {"pdata": {"id": "org.sunbird.lern", "ver": "1.0"}, "channel": "ch1"},
+            "object": {"id": uid, "type": "User"},
+            "edata": {"action": action, "userId": uid},
+        }
+    ).encode()
 
 
 def build_batch(rng: random.Random) -> tuple[list[bytes], dict[str, Any]]:
@@ -42,15 +47,27 @@ def build_batch(rng: random.Random) -> tuple[list[bytes], dict[str, Any]]:
     skipped = [delete_event(f"user-{i:04d}", action="block-user") for i in range(6)]
     skipped += [delete_event(" ") for _ in range(3)] + [delete_event("") for _ in range(3)]
     records += skipped
-    malformed = [b"not json at all", b"[1, 2, 3]", b"\xff\xfe\xfa invalid utf-8", b'{"edata": ',
-                 b'"a string"', b"", b"null"]
+    malformed = [
+        b"not json at all",
+        b"[1, 2, 3]",
+        b"\xff\xfe\xfa invalid utf-8",
+        b'{"edata": ',
+        b'"a string"',
+        b"",
+        b"null",
+    ]
     invalid_field = [delete_event(12345), delete_event(["a"])]  # userId of the wrong type
     # keep the events of one user in order but mix the rest
     records += malformed + invalid_field
     rng.shuffle(records)
     expected = {
-        "targets": targets, "admins": admins, "bystanders": bystanders, "unknown": unknown,
-        "skipped": len(skipped), "malformed": len(malformed), "invalid_field": len(invalid_field),
+        "targets": targets,
+        "admins": admins,
+        "bystanders": bystanders,
+        "unknown": unknown,
+        "skipped": len(skipped),
+        "malformed": len(malformed),
+        "invalid_field": len(invalid_field),
     }
     return records, expected
 
@@ -61,26 +78,47 @@ def test_user_delete_end_to_end(kafka_broker: Any, sandbox: Any, tmp_path: Path)
     total = len(records)
     assert total >= 500 and 0.01 <= (exp["malformed"] + exp["invalid_field"]) / total <= 0.03
 
-    sandbox.seed(users=exp["targets"] + exp["bystanders"] + [{"id": a, "roles": ["admin"]} for a in exp["admins"]])
+    sandbox.seed(
+        users=exp["targets"] + exp["bystanders"] + [{"id": a, "roles": ["admin"]} for a in exp["admins"]]
+    )
     before = max((r["seq"] for r in sandbox.requests()), default=0)
     # program-service trouble: 503s, gateway HTML pages, the sticky 404, and slow answers
     sandbox.add_fault(method="DELETE", path="/program/v1/user/*", status=503, rate=0.08)
-    sandbox.add_fault(method="DELETE", path="/program/v1/user/*", status=502, times=10,
-                      raw_body="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
-    sandbox.add_fault(method="DELETE", path="/program/v1/user/*", status=404, times=10,
-                      body={"responseCode": "SERVER_ERROR", "result": {"response": "Unable to reach registry"}})
+    sandbox.add_fault(
+        method="DELETE",
+        path="/program/v1/user/*",
+        status=502,
+        times=10,
+        raw_body="<html><body>502 Bad Gateway</body></html>",
+        content_type="text/html",
+    )
+    sandbox.add_fault(
+        method="DELETE",
+        path="/program/v1/user/*",
+        status=404,
+        times=10,
+        body={"responseCode": "SERVER_ERROR", "result": {"response": "Unable to reach registry"}},
+    )
     sandbox.add_fault(method="DELETE", path="/program/v1/user/*", latency_ms=20)
 
     topic = f"delete-user-{uuid.uuid4().hex[:8]}"
     failed_topic = f"{topic}.failed"
     produce_records(kafka_broker.bootstrap, topic, records)
 
-    run = LocalJobRun("user-delete", [
-        f"kafka.broker-servers={kafka_broker.bootstrap}", f"kafka.input.topic={topic}",
-        f"kafka.failed.topic={failed_topic}", f"kafka.groupId=g-{topic}",
-        f"program-service-baseUrl={sandbox.base_url}", "http.retry.backoff_ms=20",
-        "http.retry.max_attempts=8", "task.checkpointing.interval=2000",
-    ], log_file=tmp_path / "job.log")
+    run = LocalJobRun(
+        "user-delete",
+        [
+            f"kafka.broker-servers={kafka_broker.bootstrap}",
+            f"kafka.input.topic={topic}",
+            f"kafka.failed.topic={failed_topic}",
+            f"kafka.groupId=g-{topic}",
+            f"program-service-baseUrl={sandbox.base_url}",
+            "http.retry.backoff_ms=20",
+            "http.retry.max_attempts=8",
+            "task.checkpointing.interval=2000",
+        ],
+        log_file=tmp_path / "job.log",
+    )
     run.start()
     try:
         counters = run.wait_for_total(total, timeout=300)
@@ -88,8 +126,12 @@ def test_user_delete_end_to_end(kafka_broker: Any, sandbox: Any, tmp_path: Path)
         code = run.stop()
     assert code == 0, "SIGTERM stops the job cleanly"
 
-    failed = [json.loads(v) for v in consume_records(kafka_broker.bootstrap, failed_topic, from_beginning=True,
-                                                      max_records=100, timeout=20)]
+    failed = [
+        json.loads(v)
+        for v in consume_records(
+            kafka_broker.bootstrap, failed_topic, from_beginning=True, max_records=100, timeout=20
+        )
+    ]
     expected_failed = len(exp["admins"]) + exp["malformed"] + exp["invalid_field"]
     assert len(failed) == expected_failed, [f.get("failInfo") for f in failed]
     reasons = Counter(f["failInfo"]["reason"] for f in failed)
@@ -115,7 +157,9 @@ def test_user_delete_end_to_end(kafka_broker: Any, sandbox: Any, tmp_path: Path)
 
     # the service saw each target deleted (200) and its id as one decoded path segment
     log = sandbox.requests(since=before)
-    deleted = {r["path"].rsplit("/user/", 1)[1] for r in log if r["method"] == "DELETE" and r["status"] == 200}
+    deleted = {
+        r["path"].rsplit("/user/", 1)[1] for r in log if r["method"] == "DELETE" and r["status"] == 200
+    }
     assert set(exp["targets"]) <= deleted
     statuses = Counter(r["status"] for r in log if r["method"] == "DELETE")
     assert statuses[503] > 0 and statuses[502] == 10

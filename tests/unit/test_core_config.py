@@ -100,7 +100,9 @@ def test_base_defaults(job: str) -> None:
         "error": "error-message-count",
     }
     # The Scala base's substitution resolves.
-    assert cfg.get_str("job.statebackend.base.url") == "wasbs://kp-checkpoints@blob.storage.account/flink-jobs"
+    assert (
+        cfg.get_str("job.statebackend.base.url") == "wasbs://kp-checkpoints@blob.storage.account/flink-jobs"
+    )
     # A string in the Scala file, read as a number as Typesafe Config did.
     assert cfg.get_int("lms-cassandra.port") == 9042
     assert cfg.has("redis.host")
@@ -175,7 +177,13 @@ def test_auto_creator_v2_keys() -> None:
     assert cfg.get_str("question.keyspace") == "dev_question_store"
     assert cfg.has("schema.basePath")
     assert cfg.get_dict("schema.supportedVersion") == {"itemset": "2.0"}
-    assert cfg.get_list("object.cloud_props") == ["variants", "downloadUrl", "appIcon", "posterImage", "pdfUrl"]
+    assert cfg.get_list("object.cloud_props") == [
+        "variants",
+        "downloadUrl",
+        "appIcon",
+        "posterImage",
+        "pdfUrl",
+    ]
     assert cfg.get_list("object.override_manifest_props") == [
         "variants",
         "downloadUrl",
@@ -422,7 +430,9 @@ def test_scala_conf_with_its_include_beside_it(tmp_path: Path) -> None:
     # Keys the Scala file does not name keep the packaged defaults.
     assert cfg.get_int("http.retry.max_attempts") == 5
     assert cfg.get_list("content_auto_creator.bulk_upload_mime_types") == ["video/mp4"]
-    assert cfg.get_str("job.statebackend.base.url") == "wasbs://kp-checkpoints@blob.storage.account/flink-jobs"
+    assert (
+        cfg.get_str("job.statebackend.base.url") == "wasbs://kp-checkpoints@blob.storage.account/flink-jobs"
+    )
 
 
 def test_scala_conf_without_its_include(tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 
 from cokreat_jobs.core.config import load_config
+from cokreat_jobs.core.errors import PermanentError
 from cokreat_jobs.core.http import HttpResponse
 from cokreat_jobs.jobs.user_delete.logic import UserDeletion, delete_path, interpret, is_transient
-from cokreat_jobs.core.errors import PermanentError
 
 
 def resp(status: int, body: Any, ctype: str = "application/json") -> HttpResponse:
@@ -22,8 +22,13 @@ def resp(status: int, body: Any, ctype: str = "application/json") -> HttpRespons
 
 
 def envelope(code: str, response: Any) -> dict[str, Any]:
-    return {"id": "api.user.delete", "ver": "1.0", "params": {"err": None if code == "OK" else
-            "ERR_DELETING_USER_FAILED"}, "responseCode": code, "result": {"response": response}}
+    return {
+        "id": "api.user.delete",
+        "ver": "1.0",
+        "params": {"err": None if code == "OK" else "ERR_DELETING_USER_FAILED"},
+        "responseCode": code,
+        "result": {"response": response},
+    }
 
 
 OK = envelope("OK", "User deleted Successfully ${req.params.userId}")
@@ -90,8 +95,12 @@ class ProgramService:
 
 
 def event(uid: Any, action: str = "delete-user", **extra: Any) -> dict[str, Any]:
-    return {"eid": "BE_JOB_REQUEST", "mid": "LP.1.x", "object": {"id": uid, "type": "User"},
-            "edata": {"action": action, "userId": uid, **extra}}
+    return {
+        "eid": "BE_JOB_REQUEST",
+        "mid": "LP.1.x",
+        "object": {"id": uid, "type": "User"},
+        "edata": {"action": action, "userId": uid, **extra},
+    }
 
 
 async def run_events(service: ProgramService, events: list[dict[str, Any]]) -> list[Any]:
@@ -102,10 +111,14 @@ async def run_events(service: ProgramService, events: list[dict[str, Any]]) -> l
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    cfg = load_config("user-delete", overrides=[
-        f"program-service-baseUrl=http://127.0.0.1:{port}/prefix", "http.retry.backoff_ms=1",
-        "http.retry.max_attempts=3",
-    ])
+    cfg = load_config(
+        "user-delete",
+        overrides=[
+            f"program-service-baseUrl=http://127.0.0.1:{port}/prefix",
+            "http.retry.backoff_ms=1",
+            "http.retry.max_attempts=3",
+        ],
+    )
     job = UserDeletion.from_config(cfg)
     try:
         return [await job.process(e) for e in events]
@@ -126,16 +139,30 @@ def test_outcomes_end_to_end_against_a_scripted_service(caplog: pytest.LogCaptur
         "a/b": [(200, OK)],
     }
     events = [
-        event("u-ok"), event("u-gone"), event("u-flaky"), event("u-admin"), event("u-down"), event("u-odd"),
-        event("a/b"), event("u-x", action="other"), event("  "), event(5),
+        event("u-ok"),
+        event("u-gone"),
+        event("u-flaky"),
+        event("u-admin"),
+        event("u-down"),
+        event("u-odd"),
+        event("a/b"),
+        event("u-x", action="other"),
+        event("  "),
+        event(5),
     ]
     caplog.set_level(logging.DEBUG)
     out = asyncio.run(run_events(svc, events))
     kinds = [(o.kind, o.reason) for o in out]
     assert kinds == [
-        ("success", ""), ("success", ""), ("success", ""), ("failed", "permanent"),
-        ("failed", "retries-exhausted"), ("failed", "permanent"), ("success", ""),
-        ("skipped", "not a delete-user event"), ("skipped", "edata.userId is blank"),
+        ("success", ""),
+        ("success", ""),
+        ("success", ""),
+        ("failed", "permanent"),
+        ("failed", "retries-exhausted"),
+        ("failed", "permanent"),
+        ("success", ""),
+        ("skipped", "not a delete-user event"),
+        ("skipped", "edata.userId is blank"),
         ("failed", "invalid-field"),
     ]
     assert out[1].detail == {"result": "not-found"}

@@ -39,7 +39,7 @@ from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.errors import JobError, MalformedEvent
 from cokreat_jobs.core.event import parse_record
 from cokreat_jobs.core.failed import failed_event, malformed_record
-from cokreat_jobs.core.logs import configure_logging, get_logger
+from cokreat_jobs.core.logs import configure_job_logging, get_logger
 from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.stack import paths
 
@@ -155,7 +155,7 @@ class ProcessEvents(AsyncFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         cfg = JobConfig(self._config, job=self._job.name)
-        configure_logging(cfg.get_str("log.level", "INFO"))
+        configure_job_logging(cfg.get_str("log.level", "INFO"))
         self._log = get_logger(f"cokreat_jobs.{self._job.name}")
         self._metrics = _FlinkCounters(runtime_context, self._job.name, metric_names(cfg))
         self._cfg = cfg

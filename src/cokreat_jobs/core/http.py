@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 from yarl import URL
 
 from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
@@ -221,6 +221,7 @@ class ServiceClient:
 
     ``session_provider``, when given, supplies the aiohttp session (shared between clients; its owner closes
     it); otherwise the client creates its own on first use, on the running loop, and :meth:`close` closes it.
+    Close it before its loop ends (``async with`` does): a session whose loop is gone can only be dropped.
     """
 
     def __init__(
@@ -400,7 +401,10 @@ class ServiceClient:
             else:
                 if not is_transient(response):
                     return response
-                last_reason, last_status, last_response = f"HTTP {response.status}", response.status, response
+                # The envelope's error code (never its message: messages can quote personal data).
+                code = f" {response.err}" if response.err else ""
+                last_reason = f"HTTP {response.status}{code}"
+                last_status, last_response = response.status, response
                 wait = _retry_after_s(response.headers)
             if attempt >= policy.max_attempts:
                 break
@@ -452,7 +456,8 @@ class ServiceClient:
         session = self.session()
         async with session.request(method, url, headers=headers, data=body, timeout=self.timeout) as resp:
             payload = await self._read_body(resp, method, name)
-            return HttpResponse(resp.status, CIMultiDictProxy(CIMultiDict(resp.headers)), payload)
+            # A plain CIMultiDict, not aiohttp's proxy: it pickles (TransientError carries the response).
+            return HttpResponse(resp.status, CIMultiDict(resp.headers), payload)
 
     async def _read_body(self, resp: aiohttp.ClientResponse, method: str, name: str) -> bytes:
         limit = self.max_body_bytes

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import sys
 import time
@@ -171,3 +172,37 @@ def log_event(logger: logging.Logger, level: int | str, msg: str, /, **fields: A
         return
     clean = {k: v for k, v in fields.items() if v is not None}
     logger.log(lvl, "%s", msg, exc_info=exc_info, extra={_FIELDS_ATTR: clean}, stacklevel=2)
+
+
+_STDERR: IO[str] | None = None
+
+
+def _stderr_fd() -> IO[str]:
+    global _STDERR
+    if _STDERR is None:
+        try:
+            _STDERR = open(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+        except OSError:
+            _STDERR = sys.stderr
+    return _STDERR
+
+
+def configure_job_logging(level: int | str = "INFO", stream: IO[str] | None = None) -> logging.Handler:
+    """JSON lines for the jobs' own loggers (``cokreat_jobs.*``) straight to stderr, not through the root.
+
+    Inside a Flink Python worker the root logger ships every record over Beam's gRPC logging channel to the
+    task manager; one line per event there exhausted a task manager's direct memory under load. The jobs'
+    lines go to the worker's stderr instead, which Flink keeps beside the task manager's log.
+    """
+    logger = logging.getLogger("cokreat_jobs")
+    for handler in list(logger.handlers):
+        if getattr(handler, _HANDLER_MARK, False):
+            logger.removeHandler(handler)
+    # PyFlink's worker patches sys.stderr.write to log each line over gRPC: write to file descriptor 2
+    handler = logging.StreamHandler(_stderr_fd() if stream is None else stream)
+    setattr(handler, _HANDLER_MARK, True)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.getLevelName(level.upper()) if isinstance(level, str) else level)
+    return handler

@@ -8,6 +8,7 @@ from types import ModuleType
 
 JOB_MODULES = {
     "user-delete": "cokreat_jobs.jobs.user_delete.job",
+    "content-auto-creator": "cokreat_jobs.jobs.content_auto_creator.job",
 }
 
 

@@ -24,8 +24,15 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
-from cokreat_jobs.sandbox import admin, files, program
-from cokreat_jobs.sandbox.envelope import Api, default_fault_body, error, html_page, json_response
+from cokreat_jobs.sandbox import admin, content, drive, files, hierarchy, program, search
+from cokreat_jobs.sandbox.envelope import (
+    Api,
+    default_fault_body,
+    error,
+    google_error,
+    html_page,
+    json_response,
+)
 from cokreat_jobs.sandbox.faults import FaultRule
 from cokreat_jobs.sandbox.multipart import parse_form
 from cokreat_jobs.sandbox.router import ApiError, Call, HtmlFailure, parse_query
@@ -33,8 +40,9 @@ from cokreat_jobs.sandbox.runtime import Sandbox, Settings
 
 log = logging.getLogger("cokreat_jobs.sandbox")
 
-DEFAULT_MODULES: tuple[ModuleType, ...] = (admin, program, files)
-"""Service modules, each with `register(sandbox)`. Order matters only for overlapping routes."""
+DEFAULT_MODULES: tuple[ModuleType, ...] = (admin, program, files, content, search, hierarchy, drive)
+"""Service modules, each with `register(sandbox)`, in dependency order (files' storage and content's nodes
+are used by the modules after them); routes match in registration order."""
 
 UNKNOWN_API = Api("api.unknown", "1.0")
 
@@ -121,7 +129,7 @@ class Dispatcher:
 
     async def handle(self, request: Request) -> Response:
         sandbox = self.sandbox
-        if sandbox._loop is not asyncio.get_running_loop():
+        if not sandbox.started_on_this_loop():
             await sandbox.ensure_started()
         scope = request.scope
         method: str = scope["method"]
@@ -182,9 +190,17 @@ class Dispatcher:
                 try:
                     response = await route.handler(call)
                 except ApiError as exc:
-                    response = error(
-                        api, exc.status, exc.err, exc.errmsg, response_code=exc.response_code, result=exc.result
-                    )
+                    if api.style == "google":
+                        response = google_error(exc.status, exc.errmsg, exc.err)
+                    else:
+                        response = error(
+                            api,
+                            exc.status,
+                            exc.err,
+                            exc.errmsg,
+                            response_code=exc.response_code,
+                            result=exc.result,
+                        )
                 except HtmlFailure as exc:
                     response = html_page(exc.status, exc.message)
                 except Exception as exc:

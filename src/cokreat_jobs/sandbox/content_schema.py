@@ -7,6 +7,7 @@ in on create; the required properties are those without a default. Validation me
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 MIME_TYPES = frozenset(
@@ -138,13 +139,21 @@ def object_type_for(metadata: dict[str, Any]) -> str:
     return "Content"
 
 
-def validate(metadata: dict[str, Any]) -> list[str]:
-    """Schema messages for a content's full metadata; empty when valid."""
+def validate(metadata: dict[str, Any], keys: Collection[str] | None = None) -> list[str]:
+    """Schema messages for a content's metadata; empty when valid.
+
+    With `keys` (an update), only those properties are checked: the service validates what a request
+    changes, so a node stored without some property (seeded, or written by another job) stays editable.
+    """
     messages: list[str] = []
     for name in REQUIRED:
+        if keys is not None and name not in keys:
+            continue
         value = metadata.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
             messages.append(f"Required Metadata {name} not set")
+    if keys is not None:
+        metadata = {k: v for k, v in metadata.items() if k in keys}
     name = metadata.get("name")
     if name is not None:
         if not isinstance(name, str):

@@ -8,8 +8,8 @@ identifier `<id>.img` and objectType `<Type>Image`, exactly as the real graph st
 `indexed_ms` models the search index's lag: a node is visible to search from that time on.
 
 Objects a job writes straight into another store (auto-creator-v2 writes the graph) are reached through
-fallback readers (`add_fallback_reader`), consulted by content reads and `hierarchy/add` when the sandbox's own
-store does not hold the id.
+fallback readers (`add_fallback_reader`), consulted by content reads and `hierarchy/add` when the sandbox's
+own store does not hold the id.
 """
 
 from __future__ import annotations

@@ -124,6 +124,9 @@ class Sandbox:
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
+    def started_on_this_loop(self) -> bool:
+        return self._loop is asyncio.get_running_loop()
+
     async def ensure_started(self) -> None:
         """Start background work on the loop that serves requests (once per loop).
 

@@ -94,7 +94,9 @@ class FlinkCluster:
             "taskmanager.host": "localhost",
             "taskmanager.numberOfTaskSlots": self.slots_per_taskmanager,
             "jobmanager.memory.process.size": "1200m",
-            "taskmanager.memory.process.size": "1500m",
+            "taskmanager.memory.process.size": "2000m",
+            # Beam's gRPC channels to the Python worker live in direct memory
+            "taskmanager.memory.task.off-heap.size": "256m",
             "taskmanager.memory.managed.fraction": 0.3,
             "parallelism.default": 1,
             "python.executable": sys.executable,

@@ -49,8 +49,11 @@ class FlinkRest:
         totals = {k: 0 for k in COUNTERS}
         for vertex in self.get(f"/jobs/{jid}/").get("vertices", []):
             vid = vertex["id"]
-            ids = [m["id"] for m in self.get(f"/jobs/{jid}/vertices/{vid}/metrics")
-                   if f".{group}." in m["id"] and m["id"].endswith("-count")]
+            ids = [
+                m["id"]
+                for m in self.get(f"/jobs/{jid}/vertices/{vid}/metrics")
+                if f".{group}." in m["id"] and m["id"].endswith("-count")
+            ]
             if not ids:
                 continue
             values = self.get(f"/jobs/{jid}/vertices/{vid}/metrics?get=" + ",".join(ids))
@@ -64,8 +67,14 @@ class FlinkRest:
 class LocalJobRun:
     """`cokreat-jobs run JOB --set ...` in the background, with a known REST port for its MiniCluster."""
 
-    def __init__(self, job: str, overrides: Sequence[str] = (), log_file: Path | None = None,
-                 cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        job: str,
+        overrides: Sequence[str] = (),
+        log_file: Path | None = None,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.job = job
         self.rest_port = free_port()
         self.overrides = [*overrides, f"flink.rest.port={self.rest_port}"]
@@ -83,15 +92,18 @@ class LocalJobRun:
         env = dict(self.env or os.environ)
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                     cwd=self.cwd, env=env)
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.cwd, env=env
+        )
         if self.log_file:
             out.close()  # type: ignore[union-attr]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.job} exited with {self.proc.returncode} while starting"
-                                   + (f"; see {self.log_file}" if self.log_file else ""))
+                raise RuntimeError(
+                    f"{self.job} exited with {self.proc.returncode} while starting"
+                    + (f"; see {self.log_file}" if self.log_file else "")
+                )
             self.jid = self.rest.running_job()
             if self.jid and self._tasks_running():
                 return
