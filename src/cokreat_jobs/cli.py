@@ -183,6 +183,26 @@ def consume(
 
 
 @main.command()
+@click.option("--job", "job", type=job_choice, required=True, help="Whose failed events to bring back.")
+@click.option(
+    "--idle-timeout",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Stop once the failed topic has been quiet this many seconds.",
+)
+@config_option
+@set_option
+def replay(job: str, idle_timeout: float, config_file: str | None, overrides: tuple[str, ...]) -> None:
+    """Move JOB's failed events back to its input topic while their iteration allows it."""
+    from cokreat_jobs.replay import replay as run_replay
+
+    cfg = resolve_config(job, config_file, overrides)
+    report = run_replay(job, cfg, idle_timeout=idle_timeout)
+    click.echo(str(report))
+
+
+@main.command()
 def demo() -> None:
     """Stack up, run the jobs on sample batches, print what happened, stack down."""
     from cokreat_jobs.demo import run_demo
