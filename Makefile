@@ -23,6 +23,8 @@ jars/.stamp: pom.xml
 	rm -rf jars
 	$(MVN) -Pflink dependency:copy-dependencies
 	$(MVN) -Pkafka dependency:copy-dependencies
+	$(MVN) -Pneo4j dependency:copy-dependencies
+	$(MVN) -Pcassandra dependency:copy-dependencies
 	@touch $@
 
 demo: setup
@@ -33,6 +35,9 @@ test: setup
 
 test-unit: setup
 	$(BIN)/python -m pytest -q tests/unit
+
+bench: setup
+	$(BIN)/cokreat-jobs bench
 
 lint: setup
 	$(BIN)/ruff check src tests

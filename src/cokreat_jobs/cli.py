@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
+from cokreat_jobs.bulk.cli import import_group
 from cokreat_jobs.jobs import JOB_MODULES
 
 
 @click.group()
 def main() -> None:
     """coKreat's Flink jobs: run them, feed them, and the local stack they run against."""
+
+
+main.add_command(import_group)
 
 
 # ---- stack -------------------------------------------------------------------------------------------------
@@ -200,6 +205,24 @@ def replay(job: str, idle_timeout: float, config_file: str | None, overrides: tu
     cfg = resolve_config(job, config_file, overrides)
     report = run_replay(job, cfg, idle_timeout=idle_timeout)
     click.echo(str(report))
+
+
+@main.command()
+@click.argument("jobs", nargs=-1)
+@click.option("--events", type=int, default=None, help="Events per run (default 10000; 1000 with --quick).")
+@click.option("--api-latency-ms", type=int, default=20, show_default=True, help="Sandbox latency per request.")
+@click.option("--quick", is_flag=True, help="user-delete only, ours against the reference, a small batch.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench/results", show_default=True)
+def bench(jobs: tuple[str, ...], events: int | None, api_latency_ms: int, quick: bool, out_dir: str) -> None:
+    """Throughput and latency of each job against the reference discipline, in one run."""
+    from cokreat_jobs.bench import SCENARIOS, run_bench, summary
+
+    chosen = ["user-delete"] if quick else (list(jobs) or list(SCENARIOS))
+    unknown = [j for j in chosen if j not in SCENARIOS]
+    if unknown:
+        raise click.UsageError(f"no benchmark scenario for {', '.join(unknown)}; have: {', '.join(SCENARIOS)}")
+    results = run_bench(chosen, events, api_latency_ms, quick, Path(out_dir))
+    click.echo(summary(results))
 
 
 @main.command()

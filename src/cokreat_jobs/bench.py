@@ -1,0 +1,269 @@
+"""`cokreat-jobs bench` / `make bench`: throughput and latency of each job, ours against the reference
+discipline, measured in one run on this machine.
+
+For each job and each configuration: a fresh topic and consumer group, the sandbox seeded and slowed to the
+given per-request latency, the job started on the MiniCluster and running, then N events produced; measured
+from the first record produced to the last effect the sandbox observed (a request answered 200 for that
+event's object): events/s, per-event latency (produce time to its last effect) p50/p95/p99, the job's CPU
+seconds per 1,000 events (JVM + Python workers) and its peak memory. The reference discipline is the same job
+configured as the Scala job ran: one event in flight, parallelism 1, and its fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from rich.console import Console
+
+from cokreat_jobs.kafka_io import produce_records
+from cokreat_jobs.stack.jobrun import LocalJobRun
+from cokreat_jobs.stack.local import stack_down, stack_up
+from cokreat_jobs.stack.sandbox_client import SandboxClient
+
+
+@dataclass
+class Scenario:
+    """One job's benchmark: how to seed, what to produce, what counts as an event's effect."""
+
+    job: str
+    seed: Callable[[SandboxClient, list[str]], None]
+    event: Callable[[str], bytes]
+    # (request) -> the event key it completes, or None
+    effect_of: Callable[[dict[str, Any]], str | None]
+    reference_overrides: list[str]
+    overrides: Callable[[dict[str, Any], str], list[str]] = lambda endpoints, topic: []
+
+
+def _user_delete() -> Scenario:
+    def seed(sandbox: SandboxClient, keys: list[str]) -> None:
+        for i in range(0, len(keys), 5000):
+            sandbox.seed(users=keys[i:i + 5000])
+
+    def event(key: str) -> bytes:
+        return json.dumps({"eid": "BE_JOB_REQUEST", "mid": f"LP.{key}", "object": {"id": key, "type": "User"},
+                           "edata": {"action": "delete-user", "userId": key}}).encode()
+
+    def effect_of(req: dict[str, Any]) -> str | None:
+        if req["method"] == "DELETE" and req["status"] == 200 and "/program/v1/user/" in req["path"]:
+            return str(req["path"].rsplit("/user/", 1)[1])
+        return None
+
+    # the Scala user-delete had no sleeps: one event at a time per slot
+    return Scenario("user-delete", seed, event, effect_of, reference_overrides=["task.async.capacity=1"])
+
+
+SCENARIOS: dict[str, Callable[[], Scenario]] = {"user-delete": _user_delete}
+
+
+@dataclass
+class Measurement:
+    label: str
+    events: int
+    api_latency_ms: int
+    capacity: int
+    wall_s: float = 0.0
+    events_per_s: float = 0.0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    cpu_s_per_1000: float = 0.0
+    peak_rss_mb: float = 0.0
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _cpu_s(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _rss_mb(procs: list[psutil.Process]) -> float:
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 1024 / 1024
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def measure(scenario: Scenario, endpoints: dict[str, Any], n: int, api_latency_ms: int, capacity: int,
+            label: str, extra: list[str], workdir: Path, console: Console) -> Measurement:
+    sandbox = SandboxClient(endpoints["sandbox"], timeout=120)
+    run_id = uuid.uuid4().hex[:8]
+    keys = [f"bench-{run_id}-{i:06d}" for i in range(n)]
+    scenario.seed(sandbox, keys)
+    sandbox.clear_faults()
+    if api_latency_ms:
+        sandbox.add_fault(latency_ms=api_latency_ms)
+    sandbox.clear_requests()
+    topic = f"bench-{scenario.job}-{run_id}"
+    run = LocalJobRun(scenario.job, [
+        f"kafka.input.topic={topic}", f"kafka.failed.topic={topic}.failed", f"kafka.groupId=bench-{run_id}",
+        f"task.async.capacity={capacity}", "task.checkpointing.interval=10000", "log.level=WARNING",
+        *scenario.overrides(endpoints, topic), *extra,
+    ], log_file=workdir / f"{label}.log")
+    run.start()
+    m = Measurement(label, n, api_latency_ms, capacity)
+    try:
+        assert run.proc is not None
+        procs = _tree(run.proc.pid)
+        cpu0 = _cpu_s(procs)
+        produced_ms: dict[str, float] = {}
+
+        def records() -> Any:
+            for k in keys:
+                produced_ms[k] = time.time() * 1000
+                yield (k.encode(), scenario.event(k))
+
+        t0 = time.time() * 1000
+        produce_records(endpoints["kafka"], topic, records())
+        peak = [0.0]
+
+        def sample(c: dict[str, int]) -> None:
+            peak[0] = max(peak[0], _rss_mb(_tree(run.proc.pid) if run.proc else []))
+
+        m.counters = run.wait_for_total(n, timeout=max(600.0, n / 5), on_progress=sample)
+        m.cpu_s_per_1000 = (_cpu_s(_tree(run.proc.pid)) - cpu0) / n * 1000
+        m.peak_rss_mb = peak[0]
+    finally:
+        run.stop()
+        sandbox.clear_faults()
+    done_ms: dict[str, float] = {}
+    for req in sandbox.requests():
+        key = scenario.effect_of(req)
+        if key is not None and key in produced_ms:
+            done_ms[key] = max(done_ms.get(key, 0.0), req["ts_ms"] + req.get("duration_ms", 0))
+    missing = n - len(done_ms)
+    if missing:
+        console.print(f"[yellow]{label}: {missing} events without an observed effect[/]")
+    last = max(done_ms.values()) if done_ms else t0
+    m.wall_s = (last - t0) / 1000
+    m.events_per_s = len(done_ms) / m.wall_s if m.wall_s > 0 else 0.0
+    lat = [done_ms[k] - produced_ms[k] for k in done_ms]
+    m.p50_ms, m.p95_ms, m.p99_ms = (_percentile(lat, q) for q in (50, 95, 99))
+    console.print(f"{label:28} {m.events_per_s:9.1f} events/s  p50 {m.p50_ms:7.0f} ms  p95 {m.p95_ms:7.0f} ms"
+                  f"  p99 {m.p99_ms:7.0f} ms  cpu {m.cpu_s_per_1000:5.2f} s/1000  rss {m.peak_rss_mb:6.0f} MB")
+    return m
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": sys.version.split()[0], "platform": platform.platform(),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def run_bench(jobs: list[str], events: int | None, api_latency_ms: int, quick: bool, out_dir: Path,
+              capacities: tuple[int, ...] = (1, 8, 32, 128)) -> dict[str, Any]:
+    console = Console()
+    stack_root = Path(tempfile.mkdtemp(prefix="cokreat-bench-"))
+    os.environ["COKREAT_STACK_DIR"] = str(stack_root)
+    endpoints, _ = stack_up(root=stack_root, fresh=True)
+    workdir = stack_root / "logs"
+    results: dict[str, Any] = {"machine": machine(), "jobs": {}, "scaling": {}}
+    try:
+        for job in jobs:
+            scenario = SCENARIOS[job]()
+            n = events or (1000 if quick else 10000)
+            n_ref = min(n, 200 if quick else 1000)
+            console.rule(f"[bold]{job}: {n} events, {api_latency_ms} ms per API call")
+            ours = measure(scenario, endpoints, n, api_latency_ms, 100, "ours", [], workdir, console)
+            ref = measure(scenario, endpoints, n_ref, api_latency_ms, 1, "reference discipline",
+                          scenario.reference_overrides, workdir, console)
+            entry: dict[str, Any] = {
+                "events": n, "api_latency_ms": api_latency_ms, "events_per_s": round(ours.events_per_s, 1),
+                "reference_events": n_ref, "reference_events_per_s": round(ref.events_per_s, 2),
+                "ratio": round(ours.events_per_s / ref.events_per_s, 1) if ref.events_per_s else None,
+                "p50_ms": round(ours.p50_ms), "p95_ms": round(ours.p95_ms), "p99_ms": round(ours.p99_ms),
+                "cpu_s_per_1000": round(ours.cpu_s_per_1000, 2), "peak_rss_mb": round(ours.peak_rss_mb),
+                "reference_p50_ms": round(ref.p50_ms),
+            }
+            if not quick:
+                ceiling = measure(scenario, endpoints, n, 0, 100, "ceiling (0 ms API)", [], workdir, console)
+                entry["ceiling_events_per_s"] = round(ceiling.events_per_s, 1)
+                curve = []
+                for cap in capacities:
+                    m = measure(scenario, endpoints, min(n, max(200, cap * 40)), api_latency_ms, cap,
+                                f"capacity {cap}", [], workdir, console)
+                    curve.append({"capacity": cap, "events_per_s": round(m.events_per_s, 1)})
+                results["scaling"][job] = curve
+            results["jobs"][job] = entry
+    finally:
+        stack_down(stack_root)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / ("quick.json" if quick else "latest.json")
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"written {out}")
+    if not quick:
+        plot(results, out_dir / "latest.png")
+    return results
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    jobs = list(results["scaling"])
+    fig, axes = plt.subplots(1, max(1, len(jobs)), figsize=(6 * max(1, len(jobs)), 4), squeeze=False)
+    for ax, job in zip(axes[0], jobs, strict=False):
+        curve = results["scaling"][job]
+        ax.plot([c["capacity"] for c in curve], [c["events_per_s"] for c in curve], marker="o", label="ours")
+        ref = results["jobs"][job]["reference_events_per_s"]
+        ax.axhline(ref, color="red", linestyle="--", label=f"reference discipline ({ref}/s)")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("events in flight per subtask (task.async.capacity)")
+        ax.set_ylabel("events/s")
+        ax.set_title(f"{job} at {results['jobs'][job]['api_latency_ms']} ms per API call")
+        ax.legend()
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def summary(results: dict[str, Any]) -> str:
+    lines = ["| job | events | API latency | events/s | reference events/s | ratio | p50 / p95 / p99 ms |"
+             " CPU s per 1,000 | ceiling events/s |", "|---|---|---|---|---|---|---|---|---|"]
+    for job, r in results["jobs"].items():
+        lines.append(f"| {job} | {r['events']} | {r['api_latency_ms']} ms | {r['events_per_s']} | "
+                     f"{r['reference_events_per_s']} | {r['ratio']}x | {r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']}"
+                     f" | {r['cpu_s_per_1000']} | {r.get('ceiling_events_per_s', '-')} |")
+    return "\n".join(lines)
+
+
+__all__ = ["SCENARIOS", "run_bench", "summary", "statistics"]
