@@ -34,7 +34,9 @@ def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]
     from cokreat_jobs.stack.sandbox import SandboxServer
 
     state = tmp_path_factory.mktemp("sandbox")
-    server = SandboxServer(state, storage_dir=state / "storage", publish_delay_ms=200)
+    server = SandboxServer(
+        state, storage_dir=state / "storage", publish_delay_ms=200, search_index_delay_ms=300
+    )
     server.start()
     yield server
     server.stop()

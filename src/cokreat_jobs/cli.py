@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from cokreat_jobs.bulk.cli import import_group
 from cokreat_jobs.jobs import JOB_MODULES
 
 
@@ -17,7 +16,6 @@ def main() -> None:
     """coKreat's Flink jobs: run them, feed them, and the local stack they run against."""
 
 
-main.add_command(import_group)
 
 
 # ---- stack -------------------------------------------------------------------------------------------------
