@@ -56,6 +56,15 @@ def decide(record: dict[str, Any], job: str, limit: int) -> tuple[str, dict[str,
     return "move", {k: v for k, v in record.items() if k not in ENVELOPE_KEYS}
 
 
+def _caught_up(consumer: Consumer, parts: list[TopicPartition]) -> bool:
+    """Every assigned partition read to its end (so a replay of a quiet topic ends at once)."""
+    for tp, pos in zip(parts, consumer.position(parts), strict=True):
+        _, high = consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+        if high > 0 and (pos.offset < 0 or pos.offset < high):
+            return False
+    return True
+
+
 def replay(job: str, cfg: JobConfig, idle_timeout: float = 5.0, max_wait: float = 300.0) -> ReplayReport:
     brokers = cfg.get_str("kafka.broker-servers")
     failed_topic = cfg.get_str("kafka.failed.topic")
@@ -73,13 +82,19 @@ def replay(job: str, cfg: JobConfig, idle_timeout: float = 5.0, max_wait: float 
     )
     out = producer(brokers)
     report = ReplayReport()
-    consumer.subscribe([failed_topic])
+    assigned: list[TopicPartition] = []
+    consumer.subscribe([failed_topic], on_assign=lambda c, parts: assigned.extend(parts))
     deadline = time.monotonic() + max_wait
     last_record = time.monotonic()
     try:
-        while time.monotonic() < deadline and time.monotonic() - last_record < idle_timeout:
+        while time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is None:
+                # the quiet period counts only once the group has its partitions (joining takes seconds)
+                if not assigned:
+                    last_record = time.monotonic()
+                elif time.monotonic() - last_record >= idle_timeout or _caught_up(consumer, assigned):
+                    break
                 continue
             if msg.error():
                 if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
