@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import psutil
 from rich.console import Console
@@ -44,16 +45,25 @@ class Scenario:
     effect_of: Callable[[dict[str, Any]], str | None]
     reference_overrides: list[str]
     overrides: Callable[[dict[str, Any], str], list[str]] = lambda endpoints, topic: []
+    # the reference discipline is slow: enough events for a steady rate, few enough to finish in minutes
+    reference_events: int = 1000
+    default_events: int = 10000
 
 
 def _user_delete() -> Scenario:
     def seed(sandbox: SandboxClient, keys: list[str]) -> None:
         for i in range(0, len(keys), 5000):
-            sandbox.seed(users=keys[i:i + 5000])
+            sandbox.seed(users=keys[i : i + 5000])
 
     def event(key: str) -> bytes:
-        return json.dumps({"eid": "BE_JOB_REQUEST", "mid": f"LP.{key}", "object": {"id": key, "type": "User"},
-                           "edata": {"action": "delete-user", "userId": key}}).encode()
+        return json.dumps(
+            {
+                "eid": "BE_JOB_REQUEST",
+                "mid": f"LP.{key}",
+                "object": {"id": key, "type": "User"},
+                "edata": {"action": "delete-user", "userId": key},
+            }
+        ).encode()
 
     def effect_of(req: dict[str, Any]) -> str | None:
         if req["method"] == "DELETE" and req["status"] == 200 and "/program/v1/user/" in req["path"]:
@@ -64,7 +74,71 @@ def _user_delete() -> Scenario:
     return Scenario("user-delete", seed, event, effect_of, reference_overrides=["task.async.capacity=1"])
 
 
-SCENARIOS: dict[str, Callable[[], Scenario]] = {"user-delete": _user_delete}
+def _content_auto_creator() -> Scenario:
+    """A bulk upload of pdf contents to publish, the artifact served by the sandbox's file server."""
+    state: dict[str, str] = {}
+
+    def overrides(endpoints: dict[str, Any], topic: str) -> list[str]:
+        storage = Path(urlparse(endpoints["storage"]).path)
+        src = storage / "bench-source" / "sample.pdf"
+        src.parent.mkdir(parents=True, exist_ok=True)
+        src.write_bytes(b"%PDF-1.4\n" + b"0" * 2048 + b"\n%%EOF\n")
+        state["artifact"] = f"{endpoints['storage_http']}/bench-source/sample.pdf"
+        return []
+
+    def seed(sandbox: SandboxClient, keys: list[str]) -> None:
+        return None
+
+    def event(key: str) -> bytes:
+        return json.dumps(
+            {
+                "eid": "BE_JOB_REQUEST",
+                "mid": f"LP.{key}",
+                "actor": {"id": "Auto Creator", "type": "System"},
+                "context": {"pdata": {"id": "org.sunbird.platform", "ver": "1.0"}, "channel": "bench"},
+                "object": {"id": key, "ver": "1"},
+                "edata": {
+                    "action": "auto-create",
+                    "iteration": 1,
+                    "objectType": "Content",
+                    "stage": "publish",
+                    "repository": f"https://source.example/api/content/v1/read/{key}",
+                    "metadata": {
+                        "name": f"Benchmark content {key}",
+                        "code": key,
+                        "mimeType": "application/pdf",
+                        "primaryCategory": "Learning Resource",
+                        "contentType": "Resource",
+                        "framework": "NCF",
+                        "artifactUrl": state["artifact"],
+                        "lastPublishedBy": "bench",
+                    },
+                    "collection": [],
+                    "originData": {},
+                },
+            }
+        ).encode()
+
+    def effect_of(req: dict[str, Any]) -> str | None:
+        if req["method"] == "POST" and req["status"] == 200 and "/content/v4/publish/" in req["path"]:
+            return str(req["path"].rsplit("/", 1)[1])
+        return None
+
+    # the reference: one event in flight, api_call_delay 1 s slept after upload and after review
+    return Scenario(
+        "content-auto-creator",
+        seed,
+        event,
+        effect_of,
+        reference_overrides=["content_auto_creator.api_call_delay=1"],
+        overrides=overrides,
+    )
+
+
+SCENARIOS: dict[str, Callable[[], Scenario]] = {
+    "user-delete": _user_delete,
+    "content-auto-creator": _content_auto_creator,
+}
 
 
 @dataclass
@@ -120,8 +194,17 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def measure(scenario: Scenario, endpoints: dict[str, Any], n: int, api_latency_ms: int, capacity: int,
-            label: str, extra: list[str], workdir: Path, console: Console) -> Measurement:
+def measure(
+    scenario: Scenario,
+    endpoints: dict[str, Any],
+    n: int,
+    api_latency_ms: int,
+    capacity: int,
+    label: str,
+    extra: list[str],
+    workdir: Path,
+    console: Console,
+) -> Measurement:
     sandbox = SandboxClient(endpoints["sandbox"], timeout=120)
     run_id = uuid.uuid4().hex[:8]
     keys = [f"bench-{run_id}-{i:06d}" for i in range(n)]
@@ -131,11 +214,21 @@ def measure(scenario: Scenario, endpoints: dict[str, Any], n: int, api_latency_m
         sandbox.add_fault(latency_ms=api_latency_ms)
     sandbox.clear_requests()
     topic = f"bench-{scenario.job}-{run_id}"
-    run = LocalJobRun(scenario.job, [
-        f"kafka.input.topic={topic}", f"kafka.failed.topic={topic}.failed", f"kafka.groupId=bench-{run_id}",
-        f"task.async.capacity={capacity}", "task.checkpointing.interval=10000", "log.level=WARNING",
-        *scenario.overrides(endpoints, topic), *extra,
-    ], log_file=workdir / f"{label}.log")
+    scenario_keys = scenario.overrides(endpoints, topic)
+    run = LocalJobRun(
+        scenario.job,
+        [
+            f"kafka.input.topic={topic}",
+            f"kafka.failed.topic={topic}.failed",
+            f"kafka.groupId=bench-{run_id}",
+            f"task.async.capacity={capacity}",
+            "task.checkpointing.interval=10000",
+            "log.level=WARNING",
+            *scenario_keys,
+            *extra,
+        ],
+        log_file=workdir / f"{label}.log",
+    )
     run.start()
     m = Measurement(label, n, api_latency_ms, capacity)
     try:
@@ -175,19 +268,31 @@ def measure(scenario: Scenario, endpoints: dict[str, Any], n: int, api_latency_m
     m.events_per_s = len(done_ms) / m.wall_s if m.wall_s > 0 else 0.0
     lat = [done_ms[k] - produced_ms[k] for k in done_ms]
     m.p50_ms, m.p95_ms, m.p99_ms = (_percentile(lat, q) for q in (50, 95, 99))
-    console.print(f"{label:28} {m.events_per_s:9.1f} events/s  p50 {m.p50_ms:7.0f} ms  p95 {m.p95_ms:7.0f} ms"
-                  f"  p99 {m.p99_ms:7.0f} ms  cpu {m.cpu_s_per_1000:5.2f} s/1000  rss {m.peak_rss_mb:6.0f} MB")
+    console.print(
+        f"{label:28} {m.events_per_s:9.1f} events/s  p50 {m.p50_ms:7.0f} ms  p95 {m.p95_ms:7.0f} ms"
+        f"  p99 {m.p99_ms:7.0f} ms  cpu {m.cpu_s_per_1000:5.2f} s/1000  rss {m.peak_rss_mb:6.0f} MB"
+    )
     return m
 
 
 def machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": sys.version.split()[0], "platform": platform.platform(),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
-def run_bench(jobs: list[str], events: int | None, api_latency_ms: int, quick: bool, out_dir: Path,
-              capacities: tuple[int, ...] = (1, 8, 32, 128)) -> dict[str, Any]:
+def run_bench(
+    jobs: list[str],
+    events: int | None,
+    api_latency_ms: int,
+    quick: bool,
+    out_dir: Path,
+    capacities: tuple[int, ...] = (1, 8, 32, 128),
+) -> dict[str, Any]:
     console = Console()
     stack_root = Path(tempfile.mkdtemp(prefix="cokreat-bench-"))
     os.environ["COKREAT_STACK_DIR"] = str(stack_root)
@@ -197,18 +302,33 @@ def run_bench(jobs: list[str], events: int | None, api_latency_ms: int, quick: b
     try:
         for job in jobs:
             scenario = SCENARIOS[job]()
-            n = events or (1000 if quick else 10000)
-            n_ref = min(n, 200 if quick else 1000)
+            n = events or (1000 if quick else scenario.default_events)
+            n_ref = min(n, 200 if quick else scenario.reference_events)
             console.rule(f"[bold]{job}: {n} events, {api_latency_ms} ms per API call")
             ours = measure(scenario, endpoints, n, api_latency_ms, 100, "ours", [], workdir, console)
-            ref = measure(scenario, endpoints, n_ref, api_latency_ms, 1, "reference discipline",
-                          scenario.reference_overrides, workdir, console)
+            ref = measure(
+                scenario,
+                endpoints,
+                n_ref,
+                api_latency_ms,
+                1,
+                "reference discipline",
+                scenario.reference_overrides,
+                workdir,
+                console,
+            )
             entry: dict[str, Any] = {
-                "events": n, "api_latency_ms": api_latency_ms, "events_per_s": round(ours.events_per_s, 1),
-                "reference_events": n_ref, "reference_events_per_s": round(ref.events_per_s, 2),
+                "events": n,
+                "api_latency_ms": api_latency_ms,
+                "events_per_s": round(ours.events_per_s, 1),
+                "reference_events": n_ref,
+                "reference_events_per_s": round(ref.events_per_s, 2),
                 "ratio": round(ours.events_per_s / ref.events_per_s, 1) if ref.events_per_s else None,
-                "p50_ms": round(ours.p50_ms), "p95_ms": round(ours.p95_ms), "p99_ms": round(ours.p99_ms),
-                "cpu_s_per_1000": round(ours.cpu_s_per_1000, 2), "peak_rss_mb": round(ours.peak_rss_mb),
+                "p50_ms": round(ours.p50_ms),
+                "p95_ms": round(ours.p95_ms),
+                "p99_ms": round(ours.p99_ms),
+                "cpu_s_per_1000": round(ours.cpu_s_per_1000, 2),
+                "peak_rss_mb": round(ours.peak_rss_mb),
                 "reference_p50_ms": round(ref.p50_ms),
             }
             if not quick:
@@ -216,8 +336,17 @@ def run_bench(jobs: list[str], events: int | None, api_latency_ms: int, quick: b
                 entry["ceiling_events_per_s"] = round(ceiling.events_per_s, 1)
                 curve = []
                 for cap in capacities:
-                    m = measure(scenario, endpoints, min(n, max(200, cap * 40)), api_latency_ms, cap,
-                                f"capacity {cap}", [], workdir, console)
+                    m = measure(
+                        scenario,
+                        endpoints,
+                        min(n, max(200, cap * 40)),
+                        api_latency_ms,
+                        cap,
+                        f"capacity {cap}",
+                        [],
+                        workdir,
+                        console,
+                    )
                     curve.append({"capacity": cap, "events_per_s": round(m.events_per_s, 1)})
                 results["scaling"][job] = curve
             results["jobs"][job] = entry
@@ -257,12 +386,17 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 
 def summary(results: dict[str, Any]) -> str:
-    lines = ["| job | events | API latency | events/s | reference events/s | ratio | p50 / p95 / p99 ms |"
-             " CPU s per 1,000 | ceiling events/s |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| job | events | API latency | events/s | reference events/s | ratio | p50 / p95 / p99 ms |"
+        " CPU s per 1,000 | ceiling events/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for job, r in results["jobs"].items():
-        lines.append(f"| {job} | {r['events']} | {r['api_latency_ms']} ms | {r['events_per_s']} | "
-                     f"{r['reference_events_per_s']} | {r['ratio']}x | {r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']}"
-                     f" | {r['cpu_s_per_1000']} | {r.get('ceiling_events_per_s', '-')} |")
+        lines.append(
+            f"| {job} | {r['events']} | {r['api_latency_ms']} ms | {r['events_per_s']} | "
+            f"{r['reference_events_per_s']} | {r['ratio']}x | {r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']}"
+            f" | {r['cpu_s_per_1000']} | {r.get('ceiling_events_per_s', '-')} |"
+        )
     return "\n".join(lines)
 
 
