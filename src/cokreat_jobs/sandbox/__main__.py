@@ -23,6 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--search-index-delay-ms", type=int)
     parser.add_argument("--graph-store", help="store URL of the graph the jobs write (later phase)")
     parser.add_argument("--external-store", help="store URL of the external data (later phase)")
+    parser.add_argument("--kafka", metavar="BOOTSTRAP", help="Kafka the import APIs publish to")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
 
@@ -35,7 +36,14 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     settings: dict[str, Any] = {}
-    for name in ("storage_dir", "publish_delay_ms", "search_index_delay_ms", "graph_store", "external_store"):
+    for name in (
+        "storage_dir",
+        "publish_delay_ms",
+        "search_index_delay_ms",
+        "graph_store",
+        "external_store",
+        "kafka",
+    ):
         value = getattr(args, name)
         if value is not None:
             settings[name] = value

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
-from cokreat_jobs.sandbox import admin, content, drive, files, hierarchy, program, search
+from cokreat_jobs.sandbox import admin, content, drive, files, hierarchy, imports, program, search
 from cokreat_jobs.sandbox.envelope import (
     Api,
     default_fault_body,
@@ -40,7 +40,16 @@ from cokreat_jobs.sandbox.runtime import Sandbox, Settings
 
 log = logging.getLogger("cokreat_jobs.sandbox")
 
-DEFAULT_MODULES: tuple[ModuleType, ...] = (admin, program, files, content, search, hierarchy, drive)
+DEFAULT_MODULES: tuple[ModuleType, ...] = (
+    admin,
+    program,
+    files,
+    content,
+    search,
+    hierarchy,
+    drive,
+    imports,
+)
 """Service modules, each with `register(sandbox)`, in dependency order (files' storage and content's nodes
 are used by the modules after them); routes match in registration order."""
 

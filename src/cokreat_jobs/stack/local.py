@@ -112,6 +112,7 @@ def stack_up(root: Path | None = None, fresh: bool = False) -> tuple[dict[str, A
         storage_dir=lay.storage,
         graph_store=f"sqlite:///{lay.stores / 'graph.db'}",
         external_store=f"sqlite:///{lay.stores / 'external.db'}",
+        kafka=broker.bootstrap,
     )
     sandbox.log_file = lay.logs / "sandbox.log"
     pids: dict[str, int] = {}

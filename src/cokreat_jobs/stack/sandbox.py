@@ -19,6 +19,8 @@ class SandboxServer:
     storage_dir: Path | None = None
     graph_store: str | None = None
     external_store: str | None = None
+    kafka: str | None = None
+    """Bootstrap servers the import APIs publish to (`--kafka`); None: the imports answer 500."""
     pid: int | None = None
     log_file: Path = field(init=False)
 
@@ -53,6 +55,8 @@ class SandboxServer:
             argv += ["--graph-store", self.graph_store]
         if self.external_store:
             argv += ["--external-store", self.external_store]
+        if self.kafka:
+            argv += ["--kafka", self.kafka]
         return argv
 
     def start(self, timeout: float = 30.0) -> None:
