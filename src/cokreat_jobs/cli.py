@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from cokreat_jobs.bulk.cli import import_group
+from cokreat_jobs.inspect_cli import inspect
 from cokreat_jobs.jobs import JOB_MODULES
 
 
@@ -18,6 +19,7 @@ def main() -> None:
 
 
 main.add_command(import_group)
+main.add_command(inspect)
 
 
 # ---- stack -------------------------------------------------------------------------------------------------
@@ -210,13 +212,9 @@ def replay(job: str, idle_timeout: float, config_file: str | None, overrides: tu
 @main.command()
 @click.argument("jobs", nargs=-1)
 @click.option("--events", type=int, default=None, help="Events per run (default 10000; 1000 with --quick).")
-@click.option(
-    "--api-latency-ms", type=int, default=20, show_default=True, help="Sandbox latency per request."
-)
+@click.option("--api-latency-ms", type=int, default=20, show_default=True, help="Sandbox latency per request.")
 @click.option("--quick", is_flag=True, help="user-delete only, ours against the reference, a small batch.")
-@click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False), default="bench/results", show_default=True
-)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench/results", show_default=True)
 def bench(jobs: tuple[str, ...], events: int | None, api_latency_ms: int, quick: bool, out_dir: str) -> None:
     """Throughput and latency of each job against the reference discipline, in one run."""
     from cokreat_jobs.bench import SCENARIOS, run_bench, summary
@@ -224,9 +222,7 @@ def bench(jobs: tuple[str, ...], events: int | None, api_latency_ms: int, quick:
     chosen = ["user-delete"] if quick else (list(jobs) or list(SCENARIOS))
     unknown = [j for j in chosen if j not in SCENARIOS]
     if unknown:
-        raise click.UsageError(
-            f"no benchmark scenario for {', '.join(unknown)}; have: {', '.join(SCENARIOS)}"
-        )
+        raise click.UsageError(f"no benchmark scenario for {', '.join(unknown)}; have: {', '.join(SCENARIOS)}")
     results = run_bench(chosen, events, api_latency_ms, quick, Path(out_dir))
     click.echo(summary(results))
 

@@ -9,6 +9,7 @@ from types import ModuleType
 JOB_MODULES = {
     "user-delete": "cokreat_jobs.jobs.user_delete.job",
     "content-auto-creator": "cokreat_jobs.jobs.content_auto_creator.job",
+    "auto-creator-v2": "cokreat_jobs.jobs.auto_creator_v2.job",
 }
 
 

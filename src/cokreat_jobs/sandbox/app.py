@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
-from cokreat_jobs.sandbox import admin, content, drive, files, hierarchy, imports, program, search
+from cokreat_jobs.sandbox import admin, content, drive, files, hierarchy, imports, program, search, source
 from cokreat_jobs.sandbox.envelope import (
     Api,
     default_fault_body,
@@ -49,6 +49,7 @@ DEFAULT_MODULES: tuple[ModuleType, ...] = (
     hierarchy,
     drive,
     imports,
+    source,
 )
 """Service modules, each with `register(sandbox)`, in dependency order (files' storage and content's nodes
 are used by the modules after them); routes match in registration order."""

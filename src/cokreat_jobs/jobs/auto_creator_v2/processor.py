@@ -1,0 +1,458 @@
+"""auto-creator-v2's processor: one import request in, one Outcome out (JOBS.md auto-creator-v2, points 1-8).
+
+    validate -> definition -> package (ECAR) + source metadata -> re-host cloud files -> children (questions,
+    each imported the same way and stored first) -> hierarchy enriched -> external data, then graph node ->
+    link into each collection unit once the object is readable
+
+Linking runs here, after the store, in the same async operator (the reference had it as a second Flink
+operator; keeping it in one makes "stored, then linked" one unit that a retry or replay repeats as a whole,
+and both writes and ``hierarchy/add`` are idempotent). Instead of the reference's fixed 5 s sleep it waits
+until ``GET {content}/content/v4/read/{id}`` answers, with backoff and a deadline;
+``auto_creator_v2.link_delay_ms`` (default 0) is slept first when above 0 (the reference's pacing).
+
+Failures: a :class:`JobError` (bad package, unknown object at the source, refused link, retries exhausted) or
+any unexpected error fails the event alone: failed topic with the reason. Temp files are always removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from cokreat_jobs.core.config import JobConfig
+from cokreat_jobs.core.definitions import Definition, DefinitionLoader
+from cokreat_jobs.core.download import Downloader, event_temp_dir
+from cokreat_jobs.core.ecar import ExtractedEcar, extract_ecar
+from cokreat_jobs.core.errors import InvalidField, JobError, PermanentError, TransientError
+from cokreat_jobs.core.event import Event
+from cokreat_jobs.core.failed import failed_event
+from cokreat_jobs.core.http import ServiceClient, is_5xx_or_429
+from cokreat_jobs.core.logs import get_logger, log_event
+from cokreat_jobs.core.outcome import Outcome
+from cokreat_jobs.core.storage import CloudStorage, storage_path
+from cokreat_jobs.core.stores import (
+    ExternalStore,
+    GraphStore,
+    external_store_from_config,
+    graph_store_from_config,
+)
+from cokreat_jobs.jobs.auto_creator_v2.logic import (
+    ImportRequest,
+    check_event,
+    enrich,
+    enrich_hierarchy,
+    external_values,
+    graph_properties,
+    merge_metadata,
+    origin_data,
+    parse_variants,
+    relativise,
+    select_children,
+    split_metadata,
+)
+from cokreat_jobs.jobs.auto_creator_v2.settings import Settings
+from cokreat_jobs.jobs.content_auto_creator.artifacts import file_name_from_url, slug
+from cokreat_jobs.jobs.content_auto_creator.content_api import ContentApi, LinkResult, describe
+
+if TYPE_CHECKING:
+    from cokreat_jobs.core.flink import Metrics
+
+__all__ = ["AutoCreatorV2", "ImportedObject"]
+
+log = get_logger("cokreat_jobs.auto_creator_v2")
+JSON = "application/json"
+
+
+@dataclass(slots=True)
+class ImportedObject:
+    identifier: str
+    object_type: str
+    cloud_props: dict[str, Any]  # the new (re-hosted) cloud props
+    graph: dict[str, Any] = field(default_factory=dict)
+    external: dict[str, str] = field(default_factory=dict)
+
+
+class _Files:
+    """One object's re-hosted files: source URL -> new URL, and the local copies already downloaded."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.local: dict[str, Path] = {}
+        self.rehosted: dict[str, str] = {}
+        self.names: set[str] = set()
+
+
+class AutoCreatorV2:
+    def __init__(
+        self,
+        settings: Settings,
+        definitions: DefinitionLoader,
+        graph: GraphStore,
+        external: ExternalStore,
+        content: ServiceClient,
+        source: ServiceClient,
+        storage: CloudStorage,
+        downloader: Downloader,
+        metrics: Metrics | None = None,
+        *,
+        client_factory: Callable[[str, str], ServiceClient] | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.definitions = definitions
+        self.graph = graph
+        self.external = external
+        self.content = content
+        self.source = source
+        self.api = ContentApi(content, content, on_retry=self._on_retry)
+        self.storage = storage
+        self.downloader = downloader
+        self._metrics = metrics
+        self._client_factory = client_factory
+        self._repo_clients: dict[str, ServiceClient] = {}
+        self._sleep = sleep
+        self._clock = clock
+
+    @classmethod
+    def from_config(cls, cfg: JobConfig, metrics: Metrics | None = None) -> AutoCreatorV2:
+        s = Settings.from_config(cfg)
+
+        def factory(name: str, base: str) -> ServiceClient:
+            return ServiceClient.from_config(name, base, cfg)
+
+        return cls(
+            s,
+            DefinitionLoader.from_config(cfg),
+            graph_store_from_config(cfg),
+            external_store_from_config(cfg),
+            factory("content-service", s.content_base_url),
+            factory("source", s.source_base_url),
+            CloudStorage.from_config(cfg),
+            Downloader.from_config(cfg),
+            metrics,
+            client_factory=factory,
+        )
+
+    async def close(self) -> None:
+        closers = [self.content.close, self.source.close, self.downloader.close, self.definitions.close]
+        closers += [c.close for c in self._repo_clients.values()]
+        closers += [self.graph.close, self.external.close]
+        for closer in closers:
+            with contextlib.suppress(Exception):
+                await closer()
+
+    def _count(self, name: str) -> None:
+        if self._metrics is not None:
+            self._metrics.inc(name)
+
+    def _on_retry(self, attempt: int, reason: str) -> None:
+        self._count("retry")
+        self._count("error")
+
+    # ------------------------------------------------------------------------------------------ the event
+
+    async def process(self, data: dict[str, Any]) -> Outcome:
+        started = self._clock()
+        try:
+            event = Event(data)
+            skip = check_event(event, self.settings)
+            if skip is not None:
+                self._log("skipped", data, started, reason=skip.reason)
+                return Outcome.skipped(skip.reason, skip.detail)
+            req = ImportRequest.from_event(event)
+        except InvalidField as e:
+            return self._failed(data, e, started)
+        detail: dict[str, Any] = {"identifier": req.identifier}
+        try:
+            async with event_temp_dir(self.settings.temp_dir, req.identifier) as tmp:
+                await self._run(req, tmp, detail)
+        except JobError as e:
+            self._count("error")
+            return self._failed(data, e, started, detail=detail)
+        except Exception as e:  # a bug or an unforeseen library error: this event fails, the job goes on
+            self._count("error")
+            log_event(log, "ERROR", "unexpected error", identifier=req.identifier, exc_info=e)
+            return self._failed(data, e, started, reason="permanent", detail=detail)
+        note = "collection-unit-missing" if detail.get("unit_missing") else ""
+        self._log("success", data, started, children=detail.get("children"), note=note or None)
+        return Outcome.success(note, detail)
+
+    def _failed(
+        self,
+        data: dict[str, Any],
+        error: BaseException,
+        started: float,
+        reason: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Outcome:
+        code = reason or (error.reason if isinstance(error, JobError) else "permanent")
+        record = failed_event(data, self.settings.job_name, error, code)
+        self._log("failed", data, started, reason=code, error=str(error)[:500])
+        return Outcome.failed(record, code, {**(detail or {}), "error": str(error)[:500]})
+
+    def _log(self, outcome: str, data: dict[str, Any], started: float, **fields: Any) -> None:
+        edata = data.get("edata") if isinstance(data.get("edata"), dict) else {}
+        meta = edata.get("metadata") if isinstance(edata.get("metadata"), dict) else {}
+        log_event(
+            log,
+            "INFO" if outcome != "failed" else "WARNING",
+            f"event {outcome}",
+            job=self.settings.job_name,
+            mid=data.get("mid") if isinstance(data.get("mid"), str) else None,
+            object_id=meta.get("identifier") if isinstance(meta.get("identifier"), str) else None,
+            outcome=outcome,
+            duration_ms=int((self._clock() - started) * 1000),
+            **fields,
+        )
+
+    async def _run(self, req: ImportRequest, tmp: Path, detail: dict[str, Any]) -> None:
+        s = self.settings
+        definition = await self.definitions.get(req.object_type)
+        files = _Files(tmp / "root")
+        ecar = await self._package(req.download_url, files, "root")
+        item = ecar.item(req.identifier)
+        source = await self._read_repository(req.repository, req.object_type)
+        metadata = merge_metadata(item, source, req.identifier, req.repository)
+        cloud = await self._rehost_cloud_props(metadata, req.object_type, req.identifier, files)
+        hierarchy = None
+        if req.object_type in s.expandable_objects:
+            root = ecar.hierarchy_root(req.object_type.lower())
+            accepted = metadata.get("acceptedContributions")
+            nodes = select_children(root, s, accepted if isinstance(accepted, list) else None)
+            imported = await self._import_children(req, nodes, tmp)
+            detail["children"] = len(imported)
+            child_props = {c.identifier: {**c.cloud_props, "objectType": c.object_type} for c in imported}
+            hierarchy = enrich_hierarchy(root, cloud, child_props)
+        await self._store(req.identifier, req.object_type, definition, metadata, req.process_id, hierarchy)
+        if req.collections:
+            await self._link(req, detail)
+
+    # -------------------------------------------------------------------------------------------- package
+
+    async def _package(self, url: str, files: _Files, name: str) -> ExtractedEcar:
+        files.folder.mkdir(parents=True, exist_ok=True)
+        archive = files.folder / f"{name}.ecar"
+        limits = self.settings.ecar_limits
+        await self.downloader.download(url, archive, max_bytes=limits.max_download_bytes)
+        files.local[url] = archive  # the same file is re-hosted as downloadUrl / a variant
+        return await asyncio.to_thread(extract_ecar, archive, files.folder / f"{name}-extracted", limits)
+
+    async def _read_repository(self, repository: str, object_type: str) -> dict[str, Any]:
+        """``GET edata.repository`` as given: ``result.<objecttype lowercased>``."""
+        url = self.downloader.check_url(repository)  # literal private addresses refused unless allowed
+        parts = urlsplit(str(url))
+        origin = f"{parts.scheme}://{parts.netloc}"
+        client = self._repo_clients.get(origin)
+        if client is None:
+            client = self._make_client("repository", origin)
+            self._repo_clients[origin] = client
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        return await self._source_read(client, path, object_type, "GET {repository}")
+
+    def _make_client(self, name: str, base: str) -> ServiceClient:
+        if self._client_factory is not None:
+            return self._client_factory(name, base)
+        return ServiceClient(name, base, retry=self.source.retry, connect_timeout_s=5.0, read_timeout_s=30.0)
+
+    async def _source_read(
+        self,
+        client: ServiceClient,
+        path: str,
+        object_type: str,
+        label: str,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        resp = await client.request(
+            "GET",
+            path,
+            params=params,
+            is_transient=is_5xx_or_429,
+            on_retry=self._on_retry,
+            label=label,
+            headers={"Content-Type": JSON},
+        )
+        key = object_type.lower().replace("image", "")
+        if not resp.ok:
+            raise PermanentError(f"reading {object_type} from the source failed: {describe(resp)}")
+        found = resp.result.get(key)
+        if not isinstance(found, dict):
+            raise PermanentError(f"the source's answer for the {object_type} has no result.{key}")
+        return found
+
+    # ---------------------------------------------------------------------------------------------- files
+
+    async def _rehost_cloud_props(
+        self, metadata: dict[str, Any], object_type: str, identifier: str, files: _Files
+    ) -> dict[str, Any]:
+        """Re-host every cloud prop present (variants rebuilt, always); returns the new values."""
+        new: dict[str, Any] = {}
+        for prop in self.settings.cloud_props:
+            if prop == "variants":
+                rebuilt: dict[str, Any] = {}
+                for name, url in parse_variants(metadata.get("variants")).items():
+                    ecar_url = await self._rehost(url, object_type, identifier, files, hint=name)
+                    size = await self.downloader.head_size(ecar_url)
+                    rebuilt[name] = {"ecarUrl": ecar_url, "size": size}
+                new["variants"] = metadata["variants"] = rebuilt
+                continue
+            value = metadata.get(prop)
+            if isinstance(value, str) and value.strip():
+                new[prop] = metadata[prop] = await self._rehost(value.strip(), object_type, identifier, files)
+        return new
+
+    async def _rehost(
+        self, url: str, object_type: str, identifier: str, files: _Files, hint: str = ""
+    ) -> str:
+        done = files.rehosted.get(url)
+        if done is not None:
+            return done
+        name = file_name_from_url(url)
+        if name in files.names:
+            name = f"{slug(hint) or 'file'}-{len(files.names)}-{name}"
+        files.names.add(name)
+        local = files.local.get(url)
+        if local is None:
+            files.folder.mkdir(parents=True, exist_ok=True)
+            local = files.folder / f"dl-{len(files.local)}-{name}"
+            await self.downloader.download(url, local, max_bytes=self.settings.max_file_bytes)
+            files.local[url] = local
+        remote = storage_path(object_type.lower(), slug(identifier), name)
+        new_url = await self.storage.upload_file(local, remote)
+        files.rehosted[url] = new_url
+        return new_url
+
+    # ------------------------------------------------------------------------------------------- children
+
+    async def _import_children(
+        self, req: ImportRequest, nodes: list[dict[str, Any]], tmp: Path
+    ) -> list[ImportedObject]:
+        sem = asyncio.Semaphore(self.settings.children_concurrency)
+
+        async def one(i: int, node: dict[str, Any]) -> ImportedObject:
+            async with sem:
+                return await self._import_child(req, node, tmp / f"child-{i}")
+
+        tasks = [asyncio.ensure_future(one(i, n)) for i, n in enumerate(nodes)]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def _import_child(self, req: ImportRequest, node: dict[str, Any], folder: Path) -> ImportedObject:
+        s = self.settings
+        identifier = str(node["identifier"]).strip()
+        object_type = str(node.get("objectType") or "")
+        definition = await self.definitions.get(object_type)
+        url = node.get("downloadUrl")
+        if not isinstance(url, str) or not url.strip():
+            raise PermanentError(f"child {object_type} {identifier} has no downloadUrl in the hierarchy")
+        files = _Files(folder)
+        ecar = await self._package(url.strip(), files, "child")
+        item = ecar.item(identifier)
+        kind = object_type.lower().replace("image", "")
+        fields = ",".join(dict.fromkeys((*definition.schema_props, *definition.external_props)))
+        read_path = f"/{kind}/v1/read/{quote(identifier, safe='')}"
+        source = await self._source_read(
+            self.source, read_path, object_type, f"GET /{kind}/v1/read/{{id}}", params={"fields": fields}
+        )
+        overrides = {p: node.get(p, "") if node.get(p) is not None else "" for p in s.override_manifest_props}
+        repository = self.source.base_url + read_path
+        metadata = merge_metadata({**item, **source}, overrides, identifier, repository)
+        metadata["originData"] = origin_data(identifier, repository)
+        cloud = await self._rehost_cloud_props(metadata, object_type, identifier, files)
+        await self._store(identifier, object_type, definition, metadata, req.process_id, None)
+        return ImportedObject(identifier, object_type, cloud)
+
+    # ---------------------------------------------------------------------------------------------- store
+
+    async def _store(
+        self,
+        identifier: str,
+        object_type: str,
+        definition: Definition,
+        metadata: dict[str, Any],
+        process_id: str | None,
+        hierarchy: dict[str, Any] | None,
+    ) -> None:
+        s = self.settings
+        split = split_metadata(metadata, definition, hierarchy)
+        graph = graph_properties(enrich(split.graph, identifier, object_type, process_id), definition)
+        external = external_values(split.external)
+        if s.replace_absolute_path:
+            graph = relativise(graph, s.write_base_paths, s.container, s.relative_path_prefix)
+            external = relativise(external, s.write_base_paths, s.container, s.relative_path_prefix)
+        if external:
+            keyspace = s.keyspace_of(object_type)
+            if not keyspace or not definition.external_table:
+                raise PermanentError(f"no external keyspace or table configured for {object_type}")
+            await self.external.upsert(
+                keyspace, definition.external_table, {"identifier": identifier}, external
+            )
+        await self.graph.merge_node(identifier, graph)
+
+    # ------------------------------------------------------------------------------------------------ link
+
+    async def _link(self, req: ImportRequest, detail: dict[str, Any]) -> None:
+        s = self.settings
+        if s.link_delay_ms > 0:
+            await self._sleep(s.link_delay_ms / 1000.0)
+        await self._wait_readable(req.identifier)
+        linked: list[str] = []
+        unit_missing: list[str] = []
+        nodes_of: dict[str, list[str] | None] = {}
+        for ref in req.collections:
+            if not ref.identifier or not ref.unit_id:
+                detail["invalid_collection_entries"] = detail.get("invalid_collection_entries", 0) + 1
+                continue
+            label = f"{ref.identifier}/{ref.unit_id}"
+            if ref.identifier not in nodes_of:
+                nodes_of[ref.identifier] = await self.api.hierarchy_child_nodes(ref.identifier)
+            nodes = nodes_of[ref.identifier]
+            if nodes is None or ref.unit_id not in nodes:
+                unit_missing.append(label)
+                continue
+            result = await self.api.hierarchy_add(ref.identifier, ref.unit_id, [req.identifier])
+            (linked if result == LinkResult.ADDED else unit_missing).append(label)
+        detail["linked"] = linked
+        if unit_missing:
+            detail["unit_missing"] = unit_missing
+
+    async def _readable(self, identifier: str) -> bool:
+        resp = await self.content.request(
+            "GET",
+            f"/content/v4/read/{quote(identifier, safe='')}",
+            headers={"Content-Type": JSON},
+            is_transient=is_5xx_or_429,
+            on_retry=self._on_retry,
+            label="GET /content/v4/read/{id}",
+        )
+        if resp.ok:
+            return True
+        if resp.status == 404:
+            return False
+        raise PermanentError(f"reading {identifier} before linking failed: {describe(resp)}")
+
+    async def _wait_readable(self, identifier: str) -> None:
+        s = self.settings
+        deadline = self._clock() + s.link_wait_timeout_s
+        backoff = s.link_wait_backoff_s
+        while not await self._readable(identifier):
+            if self._clock() + backoff > deadline:
+                raise TransientError(
+                    f"{identifier} was not readable through the content service "
+                    f"after {s.link_wait_timeout_s:g} s"
+                )
+            await self._sleep(backoff)
+            backoff = min(backoff * 2, s.link_wait_max_backoff_s)

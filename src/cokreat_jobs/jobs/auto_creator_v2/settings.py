@@ -1,0 +1,93 @@
+"""auto-creator-v2's configuration, read once into a typed value (the Scala job's keys plus ours)."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cokreat_jobs.core.config import JobConfig
+from cokreat_jobs.core.ecar import EcarLimits
+
+__all__ = ["JOB_NAME", "Settings"]
+
+JOB_NAME = "auto-creator-v2"
+_P = "auto_creator_v2."
+
+
+def _strs(values: list[object]) -> tuple[str, ...]:
+    return tuple(str(v).strip() for v in values if v is not None and str(v).strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    job_name: str = JOB_NAME
+    content_base_url: str = "http://localhost:9000/content"
+    source_base_url: str = "http://localhost:9000/api"
+    keyspaces: dict[str, str] = field(
+        default_factory=lambda: {"questionset": "dev_hierarchy_store", "question": "dev_question_store"}
+    )
+    cloud_props: tuple[str, ...] = ("variants", "downloadUrl", "appIcon", "posterImage", "pdfUrl")
+    override_manifest_props: tuple[str, ...] = (
+        "variants",
+        "downloadUrl",
+        "previewUrl",
+        "pdfUrl",
+        "lastPublishedBy",
+    )
+    expandable_objects: tuple[str, ...] = ("QuestionSet",)
+    non_expandable_objects: tuple[str, ...] = ("Question",)
+    graph_enabled_objecttypes: tuple[str, ...] = ("Question",)
+    link_delay_ms: int = 0
+    # Waiting for the imported object to be readable before linking (ours): deadline and first backoff.
+    link_wait_timeout_s: float = 60.0
+    link_wait_backoff_s: float = 0.2
+    link_wait_max_backoff_s: float = 5.0
+    temp_dir: str = str(Path(tempfile.gettempdir()) / "auto-creator-v2")
+    ecar_limits: EcarLimits = field(default_factory=EcarLimits)
+    max_file_bytes: int = 200 * 1024 * 1024
+    children_concurrency: int = 4
+    replace_absolute_path: bool = False
+    relative_path_prefix: str = "CONTENT_STORAGE_BASE_PATH"
+    write_base_paths: tuple[str, ...] = ()
+    container: str = ""
+
+    @property
+    def object_types(self) -> tuple[str, ...]:
+        return (*self.expandable_objects, *self.non_expandable_objects)
+
+    def keyspace_of(self, object_type: str) -> str:
+        return self.keyspaces.get(object_type.lower().replace("image", ""), "")
+
+    @classmethod
+    def from_config(cls, cfg: JobConfig) -> Settings:
+        d = cls()
+
+        def strs(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+            return _strs(cfg.get_list(key, list(default)))
+
+        keyspaces = dict(d.keyspaces)
+        for kind in ("questionset", "question"):
+            keyspaces[kind] = cfg.get_str(f"{kind}.keyspace", keyspaces[kind])
+        return cls(
+            job_name=cfg.get_str("job.name", JOB_NAME) or JOB_NAME,
+            content_base_url=cfg.get_str("service.content.basePath", d.content_base_url),
+            source_base_url=cfg.get_str("source.baseUrl", d.source_base_url),
+            keyspaces=keyspaces,
+            cloud_props=strs("object.cloud_props", d.cloud_props),
+            override_manifest_props=strs("object.override_manifest_props", d.override_manifest_props),
+            expandable_objects=strs("expandable_objects", d.expandable_objects),
+            non_expandable_objects=strs("non_expandable_objects", d.non_expandable_objects),
+            graph_enabled_objecttypes=strs("graph_enabled_objecttypes", d.graph_enabled_objecttypes),
+            link_delay_ms=cfg.get_int(_P + "link_delay_ms", 0),
+            link_wait_timeout_s=cfg.get_float(_P + "link_wait_timeout_s", d.link_wait_timeout_s),
+            link_wait_backoff_s=cfg.get_float(_P + "link_wait_backoff_ms", 200) / 1000.0,
+            temp_dir=cfg.get_str(_P + "temp_file_location", d.temp_dir) or d.temp_dir,
+            ecar_limits=EcarLimits.from_config(cfg, _P + "ecar."),
+            max_file_bytes=cfg.get_int(_P + "max_file_bytes", d.max_file_bytes),
+            children_concurrency=max(1, cfg.get_int(_P + "children_concurrency", d.children_concurrency)),
+            replace_absolute_path=cfg.get_bool("cloudstorage.metadata.replace_absolute_path", False),
+            relative_path_prefix=cfg.get_str("cloudstorage.relative_path_prefix", d.relative_path_prefix),
+            write_base_paths=strs("cloudstorage.write_base_path", ()),
+            container=cfg.get_str("cloud_storage_container", ""),
+        )

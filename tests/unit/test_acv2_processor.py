@@ -1,0 +1,191 @@
+"""auto-creator-v2's processor against a real sandbox server with sqlite stores: failure paths, retries,
+missing units, temp files; and the sandbox's source repository API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cokreat_jobs.core.stores.sqlite_store import read_node_sync
+from cokreat_jobs.jobs.auto_creator_v2.processor import AutoCreatorV2
+from cokreat_jobs.jobs.auto_creator_v2.samples import config, import_event, question_set
+from cokreat_jobs.sandbox.server import ServerThread
+
+
+@pytest.fixture()
+def env(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    settings = {"storage_dir": str(tmp_path / "storage"), "graph_store": f"sqlite:///{tmp_path / 'graph.db'}"}
+    server = ServerThread(tmp_path / "sandbox", settings).start()
+    url = server.base_url
+    sources = [question_set(f"do_{c}", 2)[0] for c in "abc"]
+    sources[2]["metadata"]["visibility"] = "Private"
+    r = httpx.post(
+        f"{url}/_sandbox/seed",
+        json={
+            "source_objects": sources,
+            "collections": [{"identifier": "do_col", "name": "C", "channel": "ch1", "units": ["do_u1"]}],
+        },
+    )
+    assert r.status_code == 200, r.text
+    try:
+        yield {"url": url, "tmp": tmp_path}
+    finally:
+        server.stop()
+
+
+def process(env: dict[str, Any], event: dict[str, Any], extra: list[str] | None = None) -> Any:
+    processor = AutoCreatorV2.from_config(config(env["url"], env["tmp"], extra))
+
+    async def go() -> Any:
+        try:
+            return await processor.process(event)
+        finally:
+            await processor.close()
+
+    return asyncio.run(go())
+
+
+def fault(url: str, **rule: Any) -> None:
+    assert httpx.post(f"{url}/_sandbox/faults", json=rule).status_code == 200
+
+
+def no_temp_files(env: dict[str, Any]) -> bool:
+    tmp = env["tmp"] / "acv2-tmp"
+    return not tmp.exists() or not any(tmp.iterdir())
+
+
+def test_skipped(env: dict[str, Any]) -> None:
+    out = process(env, import_event(env["url"], "do_a", extra_metadata={"downloadUrl": "http://x/a.zip"}))
+    assert out.kind == "skipped" and out.reason == "not-an-ecar"
+
+
+def test_invalid_field_fails(env: dict[str, Any]) -> None:
+    ev = import_event(env["url"], "do_a")
+    ev["edata"]["repository"] = 5
+    out = process(env, ev)
+    assert out.kind == "failed" and out.reason == "invalid-field"
+
+
+def test_broken_package_fails_and_cleans_up(env: dict[str, Any]) -> None:
+    fault(env["url"], path="/source-ecar/do_a/*", status=200, raw_body="garbage")
+    out = process(env, import_event(env["url"], "do_a"))
+    assert out.kind == "failed" and out.reason == "permanent" and "not a valid ECAR" in out.detail["error"]
+    assert out.failed_record["failInfo"]["reason"] == "permanent"
+    assert out.failed_record["edata"]["iteration"] == 2 and out.failed_record["jobName"] == "auto-creator-v2"
+    assert no_temp_files(env)
+    assert read_node_sync(str(env["tmp"] / "graph.db"), "do_a") is None
+
+
+def test_missing_manifest_item_fails(env: dict[str, Any]) -> None:
+    ev = import_event(
+        env["url"], "do_a", extra_metadata={"downloadUrl": f"{env['url']}/source-ecar/do_b/do_b.ecar"}
+    )
+    out = process(env, ev)
+    assert out.kind == "failed" and "no archive.items entry for do_a" in out.detail["error"]
+    assert no_temp_files(env)
+
+
+def test_source_unknown_and_private(env: dict[str, Any]) -> None:
+    ev = import_event(env["url"], "do_a")
+    ev["edata"]["repository"] = f"{env['url']}/api/questionset/v1/read/do_zzz"
+    out = process(env, ev)
+    assert out.kind == "failed" and "NOT_FOUND" in out.detail["error"]
+    out = process(env, import_event(env["url"], "do_c"))
+    assert out.kind == "failed" and "ERR_ACCESS_DENIED" in out.detail["error"]
+
+
+def test_transient_503s_are_retried(env: dict[str, Any]) -> None:
+    fault(env["url"], path="*/questionset/v1/read/*", status=503, times=2)
+    fault(env["url"], path="*/question/v1/read/*", status=503, times=2)
+    fault(env["url"], path="*/content/v3/hierarchy/add", status=503, times=1)
+    ev = import_event(env["url"], "do_a", collection=[{"identifier": "do_col", "unitId": "do_u1"}])
+    out = process(env, ev)
+    assert out.kind == "success" and out.detail["linked"] == ["do_col/do_u1"]
+
+
+def test_retries_exhausted(env: dict[str, Any]) -> None:
+    fault(env["url"], path="*/questionset/v1/read/*", status=503)
+    out = process(env, import_event(env["url"], "do_a"), ["http.retry.max_attempts=2"])
+    assert out.kind == "failed" and out.reason == "retries-exhausted"
+
+
+def test_missing_unit_is_noted(env: dict[str, Any]) -> None:
+    ev = import_event(
+        env["url"],
+        "do_b",
+        collection=[
+            {"identifier": "do_col", "unitId": "do_nounit"},
+            {"identifier": "do_nocol", "unitId": "u"},
+            {"identifier": "do_col", "unitId": "do_u1"},
+        ],
+    )
+    out = process(env, ev, ["auto_creator_v2.link_delay_ms=10"])
+    assert out.kind == "success" and out.reason == "collection-unit-missing"
+    assert out.detail["unit_missing"] == ["do_col/do_nounit", "do_nocol/u"]
+    assert out.detail["linked"] == ["do_col/do_u1"]
+    # linked once even when imported again (replay converges)
+    assert process(env, ev).kind == "success"
+    tree = httpx.get(f"{env['url']}/_sandbox/hierarchies/do_col").json()
+    assert [c["identifier"] for c in tree["children"][0]["children"]] == ["do_b"]
+    # the content read sees the graph node, as content-service would
+    read = httpx.get(f"{env['url']}/content/v4/read/do_b").json()
+    assert read["result"]["content"]["objectType"] == "QuestionSet"
+
+
+def test_link_waits_for_readability_then_gives_up(env: dict[str, Any]) -> None:
+    fault(env["url"], path="*/content/v4/read/do_a", status=404, body={"responseCode": "RESOURCE_NOT_FOUND"})
+    ev = import_event(env["url"], "do_a", collection=[{"identifier": "do_col", "unitId": "do_u1"}])
+    out = process(env, ev, ["auto_creator_v2.link_wait_timeout_s=0.5"])
+    assert (
+        out.kind == "failed" and out.reason == "retries-exhausted" and "not readable" in out.detail["error"]
+    )
+
+
+# ------------------------------------------------------------------------------------- source repository
+
+
+def test_source_read_api(env: dict[str, Any]) -> None:
+    url = env["url"]
+    r = httpx.get(f"{url}/api/questionset/v1/read/do_a").json()
+    qs = r["result"]["questionset"]
+    assert (
+        r["responseCode"] == "OK" and qs["identifier"] == "do_a" and qs["downloadUrl"].endswith("/do_a.ecar")
+    )
+    assert set(qs["variants"]) == {"full", "spine"} and "instructions" not in qs
+    q = httpx.get(f"{url}/question/v4/read/do_a_q0", params={"fields": "name,body"}).json()["result"][
+        "question"
+    ]
+    assert q == {"identifier": "do_a_q0", "name": "Question do_a_q0", "body": "<p>What is 0 + 0?</p>"}
+    assert httpx.get(f"{url}/api/question/v1/read/do_a").status_code == 404
+    assert httpx.get(f"{url}/api/questionset/v1/read/do_c").status_code == 400
+    head = httpx.head(f"{url}/source-ecar/do_a/do_a.ecar")
+    assert head.status_code == 200 and int(head.headers["content-length"]) == qs["variants"]["full"]["size"]
+    assert httpx.get(f"{url}/source-ecar/do_a/other.ecar").status_code == 404
+    bad = httpx.post(f"{url}/_sandbox/seed", json={"source_objects": [{"identifier": "x"}]})
+    assert bad.status_code == 400
+
+
+def test_inspect_cli(env: dict[str, Any]) -> None:
+    from click.testing import CliRunner
+
+    from cokreat_jobs.inspect_cli import inspect
+
+    assert process(env, import_event(env["url"], "do_a")).kind == "success"
+    sets = [
+        "--set=graph.store=sqlite",
+        f"--set=graph.sqlite.url=sqlite:///{env['tmp'] / 'graph.db'}",
+        "--set=external.store=sqlite",
+        f"--set=external.sqlite.url=sqlite:///{env['tmp'] / 'external.db'}",
+    ]
+    runner = CliRunner()
+    res = runner.invoke(inspect, ["graph", "do_a", *sets])
+    assert res.exit_code == 0 and '"IL_UNIQUE_ID": "do_a"' in res.output
+    res = runner.invoke(inspect, ["external", "QUESTION", "do_a_q1", *sets])
+    assert res.exit_code == 0 and '"body"' in res.output
+    res = runner.invoke(inspect, ["graph", "do_none", *sets])
+    assert res.exit_code == 1 and res.output == ""
