@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import urllib.request
 from dataclasses import dataclass, field
@@ -72,10 +73,11 @@ class SandboxServer:
         )
 
     def ready(self) -> bool:
+        # the answer must be the sandbox's own: another server on the port (a broker) is not ready
         try:
             with urllib.request.urlopen(f"{self.url}/_sandbox/health", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
+                return bool(r.status == 200 and json.loads(r.read()).get("status") == "ok")
+        except Exception:
             return False
 
     def running(self) -> bool:

@@ -122,6 +122,8 @@ class UserDeletion:
                 "DELETE",
                 delete_path(user_id),
                 is_transient=is_transient,
+                # the id is personal data: errors and logs name the call, not the path
+                label="DELETE /program/v1/user/{userId}",
                 on_retry=lambda attempt, why: self._count("error"),
             )
             result = interpret(resp)
