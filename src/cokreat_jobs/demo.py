@@ -177,14 +177,17 @@ Part = Callable[[Console, dict[str, Any], Path], bool]
 
 
 def parts() -> list[tuple[str, Part]]:
-    found: list[tuple[str, Part]] = [("user-delete", user_delete_demo)]
-    try:
-        from cokreat_jobs.demo_content import content_auto_creator_demo
-    except ImportError:
-        pass
-    else:
-        found.append(("content-auto-creator", content_auto_creator_demo))
-    return found
+    # imported here: the part modules import this one for its helpers
+    from cokreat_jobs.demo_content import content_auto_creator_demo
+    from cokreat_jobs.demo_frontdoor import bulk_upload_demo
+    from cokreat_jobs.demo_questionset import question_set_demo
+
+    return [
+        ("user-delete", user_delete_demo),
+        ("content-auto-creator", content_auto_creator_demo),
+        ("front door (bulk upload)", bulk_upload_demo),
+        ("question set (acv2)", question_set_demo),
+    ]
 
 
 def run_demo() -> int:
