@@ -125,6 +125,27 @@ def submit(
     click.echo(job_id)
 
 
+@main.command()
+@click.argument("job", type=job_choice)
+@click.option("--jobmanager", required=True, metavar="HOST:PORT", help="The cluster's REST address.")
+@click.option(
+    "--savepoint",
+    "savepoint_dir",
+    default=None,
+    help="Directory for the savepoint (default: the cluster's execution.checkpointing.savepoint-dir).",
+)
+@config_option
+@set_option
+def stop(
+    job: str, jobmanager: str, savepoint_dir: str | None, config_file: str | None, overrides: tuple[str, ...]
+) -> None:
+    """Stop JOB on a cluster with a savepoint; prints its path (for submit --from-savepoint)."""
+    from cokreat_jobs.core.runner import stop_job
+
+    cfg = resolve_config(job, config_file, overrides)
+    click.echo(stop_job(job, cfg, jobmanager, savepoint_dir))
+
+
 # ---- Kafka -------------------------------------------------------------------------------------------------
 
 
@@ -212,9 +233,13 @@ def replay(job: str, idle_timeout: float, config_file: str | None, overrides: tu
 @main.command()
 @click.argument("jobs", nargs=-1)
 @click.option("--events", type=int, default=None, help="Events per run (default 10000; 1000 with --quick).")
-@click.option("--api-latency-ms", type=int, default=20, show_default=True, help="Sandbox latency per request.")
+@click.option(
+    "--api-latency-ms", type=int, default=20, show_default=True, help="Sandbox latency per request."
+)
 @click.option("--quick", is_flag=True, help="user-delete only, ours against the reference, a small batch.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench/results", show_default=True)
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), default="bench/results", show_default=True
+)
 def bench(jobs: tuple[str, ...], events: int | None, api_latency_ms: int, quick: bool, out_dir: str) -> None:
     """Throughput and latency of each job against the reference discipline, in one run."""
     from cokreat_jobs.bench import SCENARIOS, run_bench, summary
@@ -222,7 +247,9 @@ def bench(jobs: tuple[str, ...], events: int | None, api_latency_ms: int, quick:
     chosen = ["user-delete"] if quick else (list(jobs) or list(SCENARIOS))
     unknown = [j for j in chosen if j not in SCENARIOS]
     if unknown:
-        raise click.UsageError(f"no benchmark scenario for {', '.join(unknown)}; have: {', '.join(SCENARIOS)}")
+        raise click.UsageError(
+            f"no benchmark scenario for {', '.join(unknown)}; have: {', '.join(SCENARIOS)}"
+        )
     results = run_bench(chosen, events, api_latency_ms, quick, Path(out_dir))
     click.echo(summary(results))
 

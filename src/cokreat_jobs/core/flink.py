@@ -13,11 +13,13 @@ failed-topic entry must carry. Offsets are committed to the consumer group on ch
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
@@ -41,6 +43,7 @@ from cokreat_jobs.core.event import parse_record
 from cokreat_jobs.core.failed import failed_event, malformed_record
 from cokreat_jobs.core.logs import configure_job_logging, get_logger
 from cokreat_jobs.core.outcome import Outcome
+from cokreat_jobs.core.protection import registered_services, service_stats
 from cokreat_jobs.stack import paths
 
 # Kinds of element between the parse step and the async step.
@@ -102,8 +105,12 @@ class _FlinkCounters:
         self._counters: dict[str, Any] = {}
         self.totals: dict[str, int] = {k: 0 for k in names}
         self.in_flight = 0
+        self._group: Any = None
+        # per target service (core/protection.py): <job>.http.<service>.<figure>, e.g. adaptive-limit
+        self._service_gauges: set[str] = set()
+        self._service_stats: dict[str, dict[str, float]] = {}
         if ctx is not None:
-            group = ctx.get_metrics_group().add_group(job)
+            group = self._group = ctx.get_metrics_group().add_group(job)
             self._counters = {k: group.counter(v) for k, v in names.items()}
             group.gauge("in-flight-events", self._flush)
 
@@ -119,7 +126,26 @@ class _FlinkCounters:
             counter = self._counters.get(name)
             if counter is not None:
                 counter.inc(n)
+        self._flush_services()
         return self.in_flight
+
+    def _flush_services(self) -> None:
+        # Clients (and their protection) are made lazily inside the processor, so a service's gauges are
+        # registered on the first flush that sees it. PyFlink reads this group's gauges before its
+        # subgroups', so the snapshot taken here is what the service gauges report in the same pass.
+        if self._group is None:
+            return
+        self._service_stats = {name: service_stats(name) for name in registered_services()}
+        for name, stats in self._service_stats.items():
+            if name in self._service_gauges:
+                continue
+            self._service_gauges.add(name)
+            sub = self._group.add_group("http").add_group(name)
+            for stat in stats:
+                sub.gauge(stat, self._service_gauge(name, stat))
+
+    def _service_gauge(self, name: str, stat: str) -> Callable[[], int]:
+        return lambda: int(self._service_stats.get(name, {}).get(stat, 0))
 
 
 class ParseAndKey(MapFunction):
@@ -223,7 +249,23 @@ class ProcessEvents(AsyncFunction):
             pass
 
 
+def _prometheus_on_local_classpath() -> None:
+    # A MiniCluster loads no plugins: its reporter factories come from the gateway JVM's classpath, which
+    # PyFlink's launcher extends with HADOOP_CLASSPATH. Must run before the gateway starts (the first
+    # Configuration()). On a real cluster the plugins/metrics-prometheus folder serves instead.
+    from pyflink import __file__ as pyflink_init
+
+    jars = sorted((Path(pyflink_init).parent / "plugins" / "metrics-prometheus").glob("*.jar"))
+    current = os.environ.get("HADOOP_CLASSPATH", "")
+    missing = [str(j) for j in jars if str(j) not in current.split(os.pathsep)]
+    if missing:
+        os.environ["HADOOP_CLASSPATH"] = os.pathsep.join([*missing, *([current] if current else [])])
+
+
 def flink_configuration(cfg: JobConfig) -> Configuration:
+    prom_port = str(cfg.get("metrics.prometheus.port", "") or "").strip()
+    if prom_port and prom_port != "0":
+        _prometheus_on_local_classpath()
     conf = Configuration()
     conf.set_string("python.executable", cfg.get_str("python.executable", sys.executable))
     conf.set_string("python.client.executable", cfg.get_str("python.executable", sys.executable))
@@ -243,6 +285,14 @@ def flink_configuration(cfg: JobConfig) -> Configuration:
         conf.set_string("restart-strategy.exponential-delay.attempts-before-reset-backoff", str(2**31 - 1))
     tolerable = cfg.get_int("task.checkpointing.tolerable-failures", 0)
     conf.set_string("execution.checkpointing.tolerable-failed-checkpoints", str(tolerable))
+    # Prometheus scrape endpoint (the reporter jar ships in PyFlink's plugins/metrics-prometheus): a port or a
+    # range ("9249-9259": each task manager of a host takes the next free one). Unset or 0: no reporter.
+    if prom_port and prom_port != "0":
+        conf.set_string(
+            "metrics.reporter.prom.factory.class",
+            "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
+        )
+        conf.set_string("metrics.reporter.prom.port", prom_port)
     # raw Flink options pass through: `flink { rest.port = 8081 }` sets Flink's `rest.port`
     for k, v in _flatten(cfg.get_dict("flink", {})).items():
         conf.set_string(k, str(v).lower() if isinstance(v, bool) else str(v))

@@ -3,7 +3,10 @@
 A :class:`ServiceClient` talks to one service (content, search, program, source). Every call has a connect and
 a read timeout; connection errors, timeouts and answers that ``is_transient`` flags (by default 429, 502,
 503, 504) are retried with exponential backoff and jitter, honouring ``Retry-After``, up to
-``RetryPolicy.max_attempts`` attempts in all; then :class:`TransientError`. Any other answer is returned, for
+``RetryPolicy.max_attempts`` attempts in all; then :class:`TransientError`. Every attempt passes the client's
+:class:`~cokreat_jobs.core.protection.ServiceProtection` when it has one (``from_config`` builds it from
+``http.services.<name>.*`` and ``http.adaptive.*``): cap on requests in flight, adaptive limit, rate limit,
+and a ``Retry-After`` that pauses every call to the service. Any other answer is returned, for
 the job to interpret: the services' error envelopes mean different things per call (a 404 is a success for
 user-delete, a missing unit for linking).
 
@@ -33,6 +36,7 @@ from yarl import URL
 
 from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
 from cokreat_jobs.core.logs import log_event
+from cokreat_jobs.core.protection import ServiceProtection
 
 if TYPE_CHECKING:
     from cokreat_jobs.core.config import JobConfig
@@ -238,6 +242,7 @@ class ServiceClient:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_connections: int = 100,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        protection: ServiceProtection | None = None,
     ) -> None:
         url = URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
@@ -258,6 +263,8 @@ class ServiceClient:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sleep = sleep
+        # cap, adaptive limit, rate limit and Retry-After pause for this service (core/protection.py)
+        self.protection = protection
 
     @classmethod
     def from_config(cls, name: str, base_url: str, cfg: JobConfig, **kwargs: Any) -> ServiceClient:
@@ -265,6 +272,8 @@ class ServiceClient:
         kwargs.setdefault("retry", RetryPolicy.from_config(cfg))
         kwargs.setdefault("connect_timeout_s", cfg.get_int("http.connect_timeout_ms", 5000) / 1000.0)
         kwargs.setdefault("read_timeout_s", cfg.get_int("http.read_timeout_ms", 30000) / 1000.0)
+        if "protection" not in kwargs:
+            kwargs["protection"] = ServiceProtection.from_config(name, cfg)
         return cls(name, base_url, **kwargs)
 
     # -- session
@@ -393,7 +402,7 @@ class ServiceClient:
             attempt += 1
             wait: float | None = None
             try:
-                response = await self._send(method, url, merged, body_json, data, multipart, name)
+                response = await self._send_protected(method, url, merged, body_json, data, multipart, name)
             except _PERMANENT_EXCEPTIONS as e:
                 raise PermanentError(f"{self.name}: {method} {name} cannot be sent: {_describe(e)}") from e
             except _TRANSIENT_EXCEPTIONS as e:
@@ -409,6 +418,11 @@ class ServiceClient:
             if attempt >= policy.max_attempts:
                 break
             delay = policy.delay(attempt) if wait is None else min(wait, policy.max_delay_s)
+            if self.protection is not None:
+                self.protection.retries += 1
+                if wait is not None:
+                    # Retry-After holds every call to this service, not only this one; one deadline for both
+                    self.protection.pause_for(delay)
             if on_retry is not None:
                 on_retry(attempt, last_reason)
             log_event(
@@ -430,6 +444,35 @@ class ServiceClient:
             attempts=attempt,
             response=last_response,
         )
+
+    async def _send_protected(
+        self,
+        method: str,
+        url: URL,
+        headers: CIMultiDict[str],
+        body_json: bytes | None,
+        data: DataArg,
+        multipart: Mapping[str, str] | None,
+        name: str,
+    ) -> HttpResponse:
+        protection = self.protection
+        if protection is None:
+            return await self._send(method, url, headers, body_json, data, multipart, name)
+        sent_at = await protection.acquire()
+        status: int | None = None
+        timed_out = False
+        try:
+            response = await self._send(method, url, headers, body_json, data, multipart, name)
+            status = response.status
+            return response
+        except TimeoutError:
+            timed_out = True
+            raise
+        except PermanentError as e:  # an oversized answer: the service did answer
+            status = e.status
+            raise
+        finally:
+            protection.release(sent_at, status=status, timed_out=timed_out)
 
     async def _send(
         self,

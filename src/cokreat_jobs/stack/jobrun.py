@@ -32,6 +32,17 @@ class FlinkRest:
         with urllib.request.urlopen(self.base_url + path, timeout=5) as r:
             return json.loads(r.read())
 
+    def post(self, path: str, body: Any) -> Any:
+        req = urllib.request.Request(
+            self.base_url + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            raw = r.read()
+        return json.loads(raw) if raw else None
+
     def jobs(self) -> list[dict[str, Any]]:
         try:
             return list(self.get("/jobs/overview").get("jobs", []))
