@@ -1,20 +1,27 @@
 """auto-creator-v2 end to end: real Kafka, the job on Flink's MiniCluster, the sandbox (source repository,
-content and hierarchy APIs, file server) reading the same sqlite graph store the job writes, injected faults.
+content and hierarchy APIs, file server, the `questionset/v1/import` API) reading the same graph store the job
+writes, injected faults.
 
->= 50 question sets with 1-10 questions each, some limited by acceptedContributions, some nested in
-sections, some with broken packages, 503s on the source, on packages and on hierarchy/add. Checked: every
-object in the stores with the expected properties, every hierarchy enriched, every set linked into its unit
-exactly once, every event accounted for (counters and failed topic).
+One scenario, run twice: with the embedded `sqlite` stores (>= 50 question sets), and with the `neo4j` +
+`cassandra` adapters against the real servers of the session (a smaller batch). Question sets with 1-10
+questions each, some limited by acceptedContributions, some nested in sections, some with broken packages,
+503s on the source, on packages and on hierarchy/add; half the approvals go through the sandbox's
+`POST /questionset/v1/import` (which publishes to the job's input topic), the rest are hand-made events.
+Checked: every object in the stores with the expected properties, every hierarchy enriched, every set linked
+into its unit exactly once, every event accounted for (counters and failed topic).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,40 +30,127 @@ import pytest
 from cokreat_jobs.core.stores.sqlite_store import read_node_sync, read_record_sync
 from cokreat_jobs.jobs.auto_creator_v2.samples import import_event, job_overrides, question_set
 from cokreat_jobs.kafka_io import consume_records, produce_records
+from cokreat_jobs.sandbox.server import ServerThread
 from cokreat_jobs.stack.jobrun import LocalJobRun
-from cokreat_jobs.stack.sandbox import SandboxServer
 from cokreat_jobs.stack.sandbox_client import SandboxClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-N_SETS = 54
-N_BROKEN = 4
 N_COLLECTIONS = 6
 UNITS = 3
+STORE_KEYS = ("graph.store", "graph.sqlite.url", "external.store", "external.sqlite.url")
 
 
-@pytest.fixture(scope="module")
-def store_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("acv2")
+@dataclass
+class Env:
+    """The stores of one run, the sandbox over them and the job's settings."""
+
+    kind: str
+    n_sets: int
+    n_broken: int
+    prefix: str  # question set ids: f"{prefix}{i}"
+    topic: str
+    root: Path
+    url: str
+    client: SandboxClient
+    overrides: list[str]
+    read_node: Any  # (identifier) -> graph properties or None
+    read_record: Any  # (keyspace, table, primary key) -> external record or None
+    closers: list[Any] = field(default_factory=list)
+
+
+@pytest.fixture(params=["sqlite", "neo4j+cassandra"])
+def acv2_env(
+    request: pytest.FixtureRequest, kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Env]:
+    kind: str = request.param
+    root = tmp_path_factory.mktemp("acv2-" + kind.replace("+", "-"))
+    tag = uuid.uuid4().hex[:6]
+    topic = f"acv2-{tag}"
+    settings: dict[str, Any] = {
+        "storage_dir": str(root / "storage"),
+        "publish_delay_ms": 200,
+        "kafka": kafka_broker.bootstrap,
+        "import.questionset.output_topic": topic,
+    }
     graph, external = root / "graph.db", root / "external.db"
-    server = SandboxServer(
-        root / "sandbox",
-        storage_dir=root / "storage",
-        publish_delay_ms=200,
-        graph_store=f"sqlite:///{graph}",
-        external_store=f"sqlite:///{external}",
+    overrides = job_overrides("{url}", root / "storage", graph, external)
+    closers: list[Any] = []
+    if kind == "sqlite":
+        settings["graph_store"] = f"sqlite:///{graph}"
+        settings["external_store"] = f"sqlite:///{external}"
+        n_sets, n_broken, prefix = 54, 4, "do_e2e_qs"
+
+        def read_node(identifier: str) -> dict[str, Any] | None:
+            return read_node_sync(str(graph), identifier)
+
+        def read_record(ks: str, table: str, pk: dict[str, Any]) -> dict[str, Any] | None:
+            return read_record_sync(str(external), ks, table, pk)
+
+    else:
+        # the real servers of the session, started only for this run; ids unique to the run
+        from cokreat_jobs.core.stores.cassandra_store import CassandraExternalStore
+        from cokreat_jobs.core.stores.neo4j_store import Neo4jGraphStore
+
+        neo4j = request.getfixturevalue("neo4j_server")
+        cassandra = request.getfixturevalue("cassandra_node")
+        settings["graph_store"] = neo4j.uri
+        overrides = [o for o in overrides if o.split("=", 1)[0] not in STORE_KEYS] + [
+            "graph.store=neo4j",
+            f"neo4j.routePath={neo4j.uri}",
+            "external.store=cassandra",
+            f"lms-cassandra.host={cassandra.host}",
+            f"lms-cassandra.port={cassandra.port}",
+        ]
+        n_sets, n_broken, prefix = 24, 2, f"do_e2e_{tag}_qs"
+        loop = asyncio.new_event_loop()
+        gstore = Neo4jGraphStore(neo4j.uri)
+        xstore = CassandraExternalStore(cassandra.host, cassandra.port)
+
+        def read_node(identifier: str) -> dict[str, Any] | None:
+            return loop.run_until_complete(gstore.read_node(identifier))
+
+        def read_record(ks: str, table: str, pk: dict[str, Any]) -> dict[str, Any] | None:
+            return loop.run_until_complete(xstore.read(ks, table, pk))
+
+        def close() -> None:
+            loop.run_until_complete(gstore.close())
+            loop.run_until_complete(xstore.close())
+            loop.close()
+
+        closers.append(close)
+
+    with ServerThread(root / "sandbox", settings) as server:
+        url = server.base_url
+        env = Env(
+            kind=kind,
+            n_sets=n_sets,
+            n_broken=n_broken,
+            prefix=prefix,
+            topic=topic,
+            root=root,
+            url=url,
+            client=SandboxClient(url),
+            overrides=[o.replace("{url}", url) for o in overrides],
+            read_node=read_node,
+            read_record=read_record,
+            closers=closers,
+        )
+        try:
+            yield env
+        finally:
+            for close in closers:
+                close()
+
+
+def _import_questionsets(url: str, objects: list[dict[str, Any]], process_id: str) -> dict[str, Any]:
+    body = json.dumps({"request": {"questionset": objects, "processId": process_id}}).encode()
+    req = urllib.request.Request(
+        f"{url}/questionset/v1/import", data=body, method="POST", headers={"Content-Type": "application/json"}
     )
-    server.start()
-    try:
-        yield {
-            "server": server,
-            "client": SandboxClient(server.url),
-            "root": root,
-            "graph": graph,
-            "external": external,
-        }
-    finally:
-        server.stop()
+    with urllib.request.urlopen(req, timeout=60) as r:
+        answer: dict[str, Any] = json.loads(r.read())
+    return answer
 
 
 def _walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -65,12 +159,10 @@ def _walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _walk(child)
 
 
-def test_auto_creator_v2_end_to_end(kafka_broker: Any, store_sandbox: dict[str, Any], tmp_path: Path) -> None:
+def test_auto_creator_v2_end_to_end(kafka_broker: Any, acv2_env: Env, tmp_path: Path) -> None:
+    env = acv2_env
     rng = random.Random(11)
-    sb: SandboxClient = store_sandbox["client"]
-    url: str = store_sandbox["server"].url
-    root: Path = store_sandbox["root"]
-    graph, external = str(store_sandbox["graph"]), str(store_sandbox["external"])
+    sb, url, prefix = env.client, env.url, env.prefix
 
     collections = [
         {
@@ -86,8 +178,9 @@ def test_auto_creator_v2_end_to_end(kafka_broker: Any, store_sandbox: dict[str, 
     sets: dict[str, dict[str, Any]] = {}
     sources = []
     events: list[bytes] = []
-    for i in range(N_SETS):
-        qs_id = f"do_e2e_qs{i}"
+    imports: list[dict[str, Any]] = []  # approvals that go through questionset/v1/import
+    for i in range(env.n_sets):
+        qs_id = f"{prefix}{i}"
         n = rng.randint(1, 10)
         accepted = None
         if i % 5 == 0 and n > 1:
@@ -100,15 +193,35 @@ def test_auto_creator_v2_end_to_end(kafka_broker: Any, store_sandbox: dict[str, 
         if i % 7 == 0:  # a second unit (of another collection)
             other = collections[(i + 1) % N_COLLECTIONS]
             units.append({"identifier": other["identifier"], "unitId": other["units"][0]})
-        broken = i < N_BROKEN
+        broken = i < env.n_broken
+        via_api = i % 2 == 1
         sets[qs_id] = {
             "qids": qids,
             "expected": accepted if accepted is not None else qids,
             "units": units,
             "broken": broken,
+            "via_api": via_api,
         }
-        events.append(json.dumps(import_event(url, qs_id, collection=units, n=i)).encode())
+        if via_api:
+            imports.append(
+                {
+                    "source": f"{url}/api/questionset/v1/read/{qs_id}",
+                    "metadata": {"framework": "NCF"},
+                    "collection": units,
+                }
+            )
+        else:
+            events.append(json.dumps(import_event(url, qs_id, collection=units, n=i)).encode())
     sb.seed(source_objects=sources)
+
+    # the approvals through the import API (before the faults: it reads every source), in two requests
+    process_id = f"acv2-e2e-{uuid.uuid4().hex[:8]}"
+    half = len(imports) // 2
+    for part in (imports[:half], imports[half:]):
+        answer = _import_questionsets(url, part, process_id)
+        assert answer["responseCode"] == "OK" and answer["result"]["processId"] == process_id, answer
+    sent = [r for r in sb.requests(limit=100000) if r["path"] == "/questionset/v1/import"]
+    assert [r["status"] for r in sent] == [200, 200]
 
     # out of scope: skipped; not JSON: failed as malformed
     skipped = [
@@ -124,24 +237,24 @@ def test_auto_creator_v2_end_to_end(kafka_broker: Any, store_sandbox: dict[str, 
     malformed = [b"not json", b"[1,2]"]
     records = events + skipped + malformed
     rng.shuffle(records)
+    total = len(records) + len(imports)
 
     # faults: broken packages, 503s on the source, the packages and hierarchy/add, some latency
-    for i in range(N_BROKEN):
-        sb.add_fault(path=f"/source-ecar/do_e2e_qs{i}/*", status=200, raw_body="<html>not a zip</html>")
+    for i in range(env.n_broken):
+        sb.add_fault(path=f"/source-ecar/{prefix}{i}/*", status=200, raw_body="<html>not a zip</html>")
     sb.add_fault(method="GET", path="*/questionset/v1/read/*", status=503, rate=0.15)
     sb.add_fault(method="GET", path="*/question/v1/read/*", status=503, rate=0.05)
     sb.add_fault(method="GET", path="/source-ecar/*", status=503, rate=0.05)
     sb.add_fault(method="PATCH", path="*/content/v3/hierarchy/add", status=503, times=6)
     sb.add_fault(method="GET", path="*/content/v3/hierarchy/*", latency_ms=10)
 
-    topic = f"acv2-{uuid.uuid4().hex[:8]}"
+    topic = env.topic
     failed_topic = f"{topic}.failed"
     produce_records(kafka_broker.bootstrap, topic, records)
-    overrides = job_overrides(url, root / "storage", store_sandbox["graph"], store_sandbox["external"])
     run = LocalJobRun(
         "auto-creator-v2",
         [
-            *overrides,
+            *env.overrides,
             f"kafka.broker-servers={kafka_broker.bootstrap}",
             f"kafka.input.topic={topic}",
             f"kafka.failed.topic={failed_topic}",
@@ -154,7 +267,7 @@ def test_auto_creator_v2_end_to_end(kafka_broker: Any, store_sandbox: dict[str, 
     started = time.monotonic()
     run.start()
     try:
-        counters = run.wait_for_total(len(records), timeout=240)
+        counters = run.wait_for_total(total, timeout=240)
     finally:
         code = run.stop()
     elapsed = time.monotonic() - started
@@ -167,23 +280,24 @@ def test_auto_creator_v2_end_to_end(kafka_broker: Any, store_sandbox: dict[str, 
         )
     ]
     reasons = Counter(f["failInfo"]["reason"] for f in failed)
-    assert reasons == {"permanent": N_BROKEN, "malformed": len(malformed)}, [f["failInfo"] for f in failed]
+    want_reasons = {"permanent": env.n_broken, "malformed": len(malformed)}
+    assert reasons == want_reasons, [f["failInfo"] for f in failed]
     broken_failed = {f["edata"]["metadata"]["identifier"] for f in failed if "edata" in f}
-    assert broken_failed == {f"do_e2e_qs{i}" for i in range(N_BROKEN)}
+    assert broken_failed == {f"{prefix}{i}" for i in range(env.n_broken)}
     for f in failed:
         assert f["jobName"] == "auto-creator-v2"
         if "edata" in f:
             assert f["edata"]["iteration"] == 2 and "ECAR" in f["failInfo"]["error"]
 
-    assert counters["total"] == len(records)
-    assert counters["success"] == N_SETS - N_BROKEN
+    assert counters["total"] == total
+    assert counters["success"] == env.n_sets - env.n_broken
     assert counters["skipped"] == len(skipped)
-    assert counters["failed"] == N_BROKEN + len(malformed)
+    assert counters["failed"] == env.n_broken + len(malformed)
 
     # every object in the stores, hierarchies enriched
     n_questions = 0
     for qs_id, info in sets.items():
-        node = read_node_sync(graph, qs_id)
+        node = env.read_node(qs_id)
         if info["broken"]:
             assert node is None
             continue
@@ -193,22 +307,20 @@ def test_auto_creator_v2_end_to_end(kafka_broker: Any, store_sandbox: dict[str, 
         assert node["downloadUrl"].startswith(f"{url}/_files/questionset/{qs_id}/")
         variants = json.loads(node["variants"])
         assert set(variants) == {"full", "spine"} and all(v["size"] > 0 for v in variants.values())
-        rec = read_record_sync(
-            external, "dev_hierarchy_store", "questionset_hierarchy", {"identifier": qs_id}
-        )
+        rec = env.read_record("dev_hierarchy_store", "questionset_hierarchy", {"identifier": qs_id})
         assert rec is not None and "instructions" in rec
         tree = json.loads(rec["hierarchy"])
         assert tree["downloadUrl"] == node["downloadUrl"]
         in_tree = {n["identifier"]: n for n in _walk(tree) if n.get("objectType") == "Question"}
         assert set(in_tree) == set(info["qids"])
         for qid in info["qids"]:
-            q = read_node_sync(graph, qid)
+            q = env.read_node(qid)
             if qid in info["expected"]:
                 n_questions += 1
                 assert q is not None and q["IL_FUNC_OBJECT_TYPE"] == "Question", qid
                 assert in_tree[qid]["downloadUrl"] == q["downloadUrl"]
                 assert q["downloadUrl"].startswith(f"{url}/_files/question/{qid}/")
-                qrec = read_record_sync(external, "dev_question_store", "question_data", {"identifier": qid})
+                qrec = env.read_record("dev_question_store", "question_data", {"identifier": qid})
                 assert qrec is not None and qrec["body"].startswith("<p>What is")
             else:
                 assert q is None, f"{qid} is not an accepted contribution"
@@ -229,6 +341,7 @@ def test_auto_creator_v2_end_to_end(kafka_broker: Any, store_sandbox: dict[str, 
     )
     assert linked == expected_links
     print(
-        f"\nacv2 e2e: {len(records)} events ({N_SETS} sets, {n_questions} questions imported, "
-        f"{sum(expected_links.values())} links) in {elapsed:.1f} s; counters {counters}"
+        f"\nacv2 e2e ({env.kind}): {total} events ({env.n_sets} sets, {len(imports)} through the import API, "
+        f"{n_questions} questions imported, {sum(expected_links.values())} links) in {elapsed:.1f} s; "
+        f"counters {counters}"
     )

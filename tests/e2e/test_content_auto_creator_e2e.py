@@ -3,8 +3,10 @@ hierarchy, Drive and file services, injected 503s and latency, the search index 
 
 A batch of a few hundred events covering every path (new contents of each kind, h5p, Drive-hosted files, every
 stage, a disallowed source, oversize files with the video exemption, contents that exist already, collection
-linking with missing units, skipped, malformed and wrongly typed events). Asserts the final sandbox state of
-every content, that nothing was created twice, and that every event is accounted for.
+linking with missing units, skipped, malformed and wrongly typed events). A third of the plain new contents
+start at the front door: `POST /content/v4/import` on the sandbox (their `source` on a second sandbox standing
+in for the source repository) publishes their events to the job's input topic. Asserts the final sandbox state
+of every content, that nothing was created twice, and that every event is accounted for.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import urllib.request
 import uuid
 import zipfile
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cokreat_jobs.kafka_io import consume_records, produce_records
+from cokreat_jobs.sandbox.server import ServerThread
 from cokreat_jobs.stack.jobrun import LocalJobRun
+from cokreat_jobs.stack.sandbox_client import SandboxClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -88,11 +93,14 @@ class Batch:
     drive_files: list[dict[str, Any]] = field(default_factory=list)
     collections: list[dict[str, Any]] = field(default_factory=list)
     units: list[tuple[str, str]] = field(default_factory=list)
+    imports: list[dict[str, Any]] = field(default_factory=list)  # objects for POST /content/v4/import
+    source_contents: list[dict[str, Any]] = field(default_factory=list)  # the source repository's seed
 
 
 class Builder:
-    def __init__(self, base: str, storage: Path, tag: str) -> None:
+    def __init__(self, base: str, storage: Path, tag: str, source_repo: str = "") -> None:
         self.base = base
+        self.source_repo = source_repo
         self.storage = storage
         self.tag = tag
         self.b = Batch()
@@ -179,6 +187,31 @@ class Builder:
             "edata": ed,
         }
 
+    def add_import(self, event: dict[str, Any], want: Want) -> None:
+        """The same content through the import API instead of a hand-made event: its source is read from the
+        source repository, the request's metadata overlays it; its event is published by the API."""
+        oid, ed = event["object"]["id"], event["edata"]
+        meta = ed["metadata"]
+        # the API takes the event's channel and objectType from the metadata
+        metadata = {**meta, "channel": CHANNEL, "objectType": "Content"}
+        self.b.source_contents.append(
+            {
+                "identifier": oid,
+                "status": "Live",
+                "name": meta["name"],
+                "code": meta["code"],
+                "mimeType": meta["mimeType"],
+                "channel": CHANNEL,
+                "primaryCategory": meta["primaryCategory"],
+            }
+        )
+        obj: dict[str, Any] = {"source": f"{self.source_repo}/content/v4/read/{oid}", "metadata": metadata}
+        if ed.get("collection"):
+            obj["collection"] = ed["collection"]
+        self.b.imports.append(obj)
+        self.b.contents[oid] = want
+        self.b.success += 1
+
     def add(
         self, event: dict[str, Any], want: Want | None, outcome: str = "success", reason: str = ""
     ) -> None:
@@ -193,8 +226,8 @@ class Builder:
             self.b.failed[reason] += 1
 
 
-def build_batch(base: str, storage: Path, tag: str, rng: random.Random) -> Batch:
-    B = Builder(base, storage, tag)
+def build_batch(base: str, storage: Path, tag: str, rng: random.Random, source_repo: str = "") -> Batch:
+    B = Builder(base, storage, tag, source_repo)
     b = B.b
     coll1, coll2 = f"do_e2e_{tag}_book1", f"do_e2e_{tag}_book2"
     units1 = [f"{coll1}_u{i}" for i in range(1, 4)]
@@ -217,6 +250,9 @@ def build_batch(base: str, storage: Path, tag: str, rng: random.Random) -> Batch
         oid = B.oid("pdf")
         pairs = link(i) if i % 2 == 0 else []
         ev = B.event(oid, PDF, f"{B.src}/lesson.pdf", icon=i % 5 == 0, collection=coll(pairs))
+        if source_repo and i % 3 == 2:  # a third of them through the import API
+            B.add_import(ev, Want("Live", app_icon=i % 5 == 0, links=pairs))
+            continue
         B.add(ev, Want("Live", app_icon=i % 5 == 0, links=pairs))
         if i % 15 == 1:
             dup_events.append(ev)
@@ -468,20 +504,56 @@ def _origin_data(value: Any) -> dict[str, Any]:
     return json.loads(value) if isinstance(value, str) else (value or {})
 
 
+@pytest.fixture()
+def import_sandboxes(kafka_broker: Any, tmp_path: Path) -> Iterator[tuple[SandboxClient, Path, str, str]]:
+    """The target sandbox, with the import API publishing to this test's input topic, and a second sandbox
+    as the source repository the import API reads; (target client, storage dir, topic, source base URL)."""
+    topic = f"auto-create-{uuid.uuid4().hex[:6]}"
+    storage = tmp_path / "sandbox-storage"
+    settings = {
+        "storage_dir": str(storage),
+        "publish_delay_ms": 200,
+        "search_index_delay_ms": 300,
+        "kafka": kafka_broker.bootstrap,
+        "import.content.output_topic": topic,
+    }
+    with (
+        ServerThread(tmp_path / "sandbox", settings) as target,
+        ServerThread(tmp_path / "source-repo", {"storage_dir": str(tmp_path / "source-storage")}) as source,
+    ):
+        yield SandboxClient(target.base_url), storage, topic, source.base_url
+
+
+def _import(base: str, objects: list[dict[str, Any]]) -> str:
+    body = json.dumps({"request": {"content": objects}}).encode()
+    req = urllib.request.Request(
+        f"{base}/content/v4/import", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=60) as r:
+        answer = json.loads(r.read())
+    assert answer["responseCode"] == "OK", answer
+    return str(answer["result"]["processId"])
+
+
 def test_content_auto_creator_end_to_end(
-    kafka_broker: Any, sandbox_server: Any, sandbox: Any, tmp_path: Path
+    kafka_broker: Any, import_sandboxes: tuple[SandboxClient, Path, str, str], tmp_path: Path
 ) -> None:
+    sandbox, storage, topic, source_repo = import_sandboxes
     base = sandbox.base_url
-    storage = Path(sandbox_server.storage_dir)
-    tag = uuid.uuid4().hex[:6]
-    batch = build_batch(base, storage, tag, random.Random(11))
-    total = len(batch.records)
-    assert total >= 300
+    tag = topic.rsplit("-", 1)[1]
+    batch = build_batch(base, storage, tag, random.Random(11), source_repo)
+    total = len(batch.records) + len(batch.imports)
+    assert total >= 300 and len(batch.imports) >= 40
 
     sandbox.seed(contents=batch.seed_contents, collections=batch.collections, drive_files=batch.drive_files)
+    SandboxClient(source_repo).seed(contents=batch.source_contents)
     (storage / "content" / "seeded" / "artifact").mkdir(parents=True, exist_ok=True)
     (storage / "content" / "seeded" / "artifact" / "seeded.pdf").write_bytes(b"%PDF-1.4 seeded")
     before = max((r["seq"] for r in sandbox.requests(limit=1000000)), default=0)
+
+    # part of the batch through the front door (before the faults below), in requests of 25
+    pids = {_import(base, batch.imports[i : i + 25]) for i in range(0, len(batch.imports), 25)}
+    assert len(pids) == len(range(0, len(batch.imports), 25))
 
     # content-service and search trouble: 503s that are retried, and slow answers
     for path in ("/content/v4/*", "/v3/search", "/content/v3/hierarchy*"):
@@ -493,7 +565,6 @@ def test_content_auto_creator_end_to_end(
     temp.mkdir()
     cred = service_account(f"{base}/oauth2/token")
     port = base.rsplit(":", 1)[1]
-    topic = f"auto-create-{tag}"
     failed_topic = f"{topic}.failed"
     produce_records(kafka_broker.bootstrap, topic, batch.records)
 

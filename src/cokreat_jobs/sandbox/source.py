@@ -14,9 +14,9 @@
   `{"full": {...}, "spine": {...}}` (`ecarUrl` + `size`). Each leaf of a set's hierarchy (a node that is not a
   `visibility: Parent` unit) is seeded as its own source object too (its metadata from the node), unless
   seeded explicitly; its hierarchy node and manifest item carry its own ECAR's URL.
-- Objects the jobs write into the graph store named by the `graph_store` setting (`sqlite:///...`) are known
-  to the content reads and `hierarchy/add` (a fallback reader on the node store), as content-service reads the
-  graph auto-creator-v2 writes.
+- Objects the jobs write into the graph store named by the `graph_store` setting (`sqlite:///...`, or Neo4j's
+  `bolt://host:port`, read with the driver's sync API) are known to the content reads and `hierarchy/add` (a
+  fallback reader on the node store), as content-service reads the graph auto-creator-v2 writes.
 """
 
 from __future__ import annotations
@@ -231,8 +231,12 @@ def _only_fields(meta: dict[str, Any], object_type: str, fields: list[str] | Non
 
 
 def graph_reader(url: str) -> Any:
-    """A node-store fallback reader over a sqlite graph store (``sqlite:///...``), or None for other URLs."""
-    if not url.strip().lower().startswith("sqlite:"):
+    """A node-store fallback reader over the graph store the jobs write: sqlite (``sqlite:///...``) or Neo4j
+    (``bolt://[user:password@]host:port``, also ``neo4j://``); None for other URLs."""
+    scheme = url.strip().lower().split(":", 1)[0]
+    if scheme in ("bolt", "neo4j", "bolt+s", "bolt+ssc", "neo4j+s", "neo4j+ssc"):
+        return neo4j_graph_reader(url.strip())
+    if scheme != "sqlite":
         return None
     from cokreat_jobs.core.stores import sqlite_path
     from cokreat_jobs.core.stores.sqlite_store import read_node_sync
@@ -245,6 +249,39 @@ def graph_reader(url: str) -> Any:
             return None
         return node_from_graph(props, identifier)
 
+    return read
+
+
+def neo4j_graph_reader(url: str) -> Any:
+    """A fallback reader over a Neo4j graph (label ``domain``, key ``IL_UNIQUE_ID``) with the driver's sync
+    API: the node store's readers are synchronous. The driver is created on the first read."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from cokreat_jobs.core.stores.neo4j_store import READ_QUERY
+
+    parts = urlsplit(url)
+    auth = (parts.username, parts.password or "") if parts.username else None
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    uri = urlunsplit((parts.scheme, netloc, "", "", ""))
+    driver: list[Any] = []
+
+    def read(identifier: str) -> dict[str, Any] | None:
+        if not driver:
+            from neo4j import GraphDatabase
+
+            driver.append(GraphDatabase.driver(uri, auth=auth, connection_timeout=5.0))
+        records, _, _ = driver[0].execute_query(READ_QUERY, {"id": identifier}, routing_="r")
+        if not records:
+            return None
+        return node_from_graph(dict(records[0]["props"]), identifier)
+
+    def close() -> None:
+        while driver:
+            driver.pop().close()
+
+    read.close = close  # type: ignore[attr-defined]
     return read
 
 
@@ -274,6 +311,9 @@ def register(sandbox: Sandbox) -> None:
         reader = graph_reader(sandbox.settings.graph_store)
         if reader is not None:
             nodes.add_fallback_reader(reader)
+            close = getattr(reader, "close", None)
+            if close is not None:
+                sandbox.on_shutdown(close)
 
     def reader_for(object_type: str, api: Api) -> Any:
         async def read(call: Call) -> Response:
