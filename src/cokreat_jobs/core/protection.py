@@ -74,7 +74,7 @@ class AdaptiveSettings:
     """``http.adaptive.*``."""
 
     enabled: bool = True
-    initial: int = 16
+    initial: int = 64
     min: int = 1
     max: int = DEFAULT_MAX_IN_FLIGHT
     decrease_factor: float = 0.5
