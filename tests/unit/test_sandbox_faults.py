@@ -166,3 +166,11 @@ def test_hang_holds_the_connection_until_the_client_gives_up(tmp_path: Path) -> 
             time.sleep(0.05)
         assert [e["status"] for e in logged] == [499]
         assert http.delete("/program/v1/user/u").status_code == 200
+
+
+def test_a_times_rule_counts_only_the_requests_it_answers(client: TestClient) -> None:
+    # the first rule answers the first request; the second keeps both of its failures for later ones
+    add_fault(client, method="DELETE", path="/program/v1/user/*", status=503, times=1)
+    add_fault(client, method="DELETE", path="/program/v1/user/*", status=502, times=2)
+    statuses = [delete_user(client).status_code for _ in range(4)]
+    assert statuses == [503, 502, 502, 404]

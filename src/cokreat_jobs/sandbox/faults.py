@@ -219,6 +219,9 @@ class FaultRegistry:
                     if decision.rule is None:
                         decision.rule, decision.throttled = rule, True
                 continue
+            if rule.fails and decision is not None and decision.rule is not None:
+                # an earlier rule answers this request: a later one keeps its `times` for a request it answers
+                continue
             if not self._fires(rule):
                 continue
             decision = decision or FaultDecision()
