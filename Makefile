@@ -39,6 +39,10 @@ test-unit: setup
 bench: setup
 	$(BIN)/cokreat-jobs bench
 
+# fault-injection scenarios on a standalone Flink cluster; figures in bench/results/chaos.json
+chaos: setup
+	$(BIN)/cokreat-jobs chaos
+
 lint: setup
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests

@@ -233,10 +233,8 @@ def replay(job: str, idle_timeout: float, config_file: str | None, overrides: tu
 @main.command()
 @click.argument("jobs", nargs=-1)
 @click.option("--events", type=int, default=None, help="Events per run (default 10000; 1000 with --quick).")
-@click.option(
-    "--api-latency-ms", type=int, default=20, show_default=True, help="Sandbox latency per request."
-)
-@click.option("--quick", is_flag=True, help="user-delete only, ours against the reference, a small batch.")
+@click.option("--api-latency-ms", type=int, default=20, show_default=True, help="Sandbox latency per call.")
+@click.option("--quick", is_flag=True, help="user-delete only, ours against the reference, small batch.")
 @click.option(
     "--out", "out_dir", type=click.Path(file_okay=False), default="bench/results", show_default=True
 )
@@ -252,6 +250,35 @@ def bench(jobs: tuple[str, ...], events: int | None, api_latency_ms: int, quick:
         )
     results = run_bench(chosen, events, api_latency_ms, quick, Path(out_dir))
     click.echo(summary(results))
+
+
+@main.command()
+@click.argument("scenarios", nargs=-1)
+@click.option("--events", type=int, default=None, help="Events per scenario (default: the scenario's own).")
+@click.option("--short", is_flag=True, help="The CI form: small batches, one kill, a 5 s bounce, 10 s storm.")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Results JSON (default bench/results/chaos.json, chaos-short.json with --short).",
+)
+@click.option("--keep", is_flag=True, help="Keep the stacks' directories (logs) after the run.")
+def chaos(
+    scenarios: tuple[str, ...], events: int | None, short: bool, out_file: str | None, keep: bool
+) -> None:
+    """Fault-injection scenarios on a standalone Flink cluster; every event accounted for."""
+    from cokreat_jobs.chaos import SCENARIOS, run_scenarios, table, write_results
+
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        raise click.UsageError(f"unknown scenario {', '.join(unknown)}; have: {', '.join(SCENARIOS)}")
+    results = run_scenarios(scenarios, short=short, events=events, keep=keep)
+    out = Path(out_file or ("bench/results/chaos-short.json" if short else "bench/results/chaos.json"))
+    write_results(results, out)
+    click.echo(table(results))
+    click.echo(f"results in {out}")
+    sys.exit(0 if all(r.passed for r in results) else 1)
 
 
 @main.command()
