@@ -51,8 +51,11 @@ def run_local(job: str, cfg: JobConfig) -> int:
                 status = str(client.get_job_status().result())
             except Exception:
                 # a per-job MiniCluster shuts down once its job has failed for good
-                print(f"{job} ended: the job failed (restarts exhausted); see the log above",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{job} ended: the job failed (restarts exhausted); see the log above",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 return 1
             if status in TERMINAL:
                 print(f"{job} ended: {status}", file=sys.stderr, flush=True)

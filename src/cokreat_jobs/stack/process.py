@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-
 _HANDED_OUT: set[int] = set()
 
 
