@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import threading
 import time
@@ -339,7 +340,9 @@ def build_pipeline(
             .column_by_metadata("koffset", DataTypes.BIGINT(), "offset", True)
             .build()
         )
-        .option("topic", cfg.get_str("kafka.input.topic"))
+        # A pattern, not a topic name: Flink's Kafka source fails (and the job restarts until it gives up)
+        # when a named topic does not exist yet; a pattern waits for it to appear.
+        .option("topic-pattern", re.escape(cfg.get_str("kafka.input.topic")))
         .option("properties.bootstrap.servers", brokers)
         .option("properties.group.id", cfg.get_str("kafka.groupId"))
         # committed offsets first; a group without any starts where kafka.auto.offset.reset says
@@ -347,7 +350,10 @@ def build_pipeline(
         .option("properties.auto.offset.reset", cfg.get_str("kafka.auto.offset.reset", "earliest"))
         .option("properties.isolation.level", "read_committed")
         .option("properties.max.partition.fetch.bytes", str(8 * 1024 * 1024))
-        .option("scan.topic-partition-discovery.interval", "30 s")
+        .option(
+            "scan.topic-partition-discovery.interval",
+            f"{cfg.get_int('kafka.partition_discovery_ms', 5000)} ms",
+        )
         .option("format", "raw")
         .build(),
     )
