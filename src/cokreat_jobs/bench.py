@@ -30,7 +30,7 @@ from rich.console import Console
 
 from cokreat_jobs.kafka_io import produce_records
 from cokreat_jobs.stack.jobrun import LocalJobRun
-from cokreat_jobs.stack.local import stack_down, stack_up
+from cokreat_jobs.stack.local import layout, stack_down, stack_up
 from cokreat_jobs.stack.sandbox_client import SandboxClient
 
 
@@ -132,6 +132,9 @@ def _content_auto_creator() -> Scenario:
         effect_of,
         reference_overrides=["content_auto_creator.api_call_delay=1"],
         overrides=overrides,
+        # about 2.2 s an event at the reference's pace: 40 give a steady rate in a minute and a half
+        reference_events=40,
+        default_events=2000,
     )
 
 
@@ -154,6 +157,9 @@ class Measurement:
     p99_ms: float = 0.0
     cpu_s_per_1000: float = 0.0
     peak_rss_mb: float = 0.0
+    # where the machine's CPU went during the run: the sandbox and the broker share the job's two cores
+    sandbox_cpu_s_per_1000: float = 0.0
+    broker_cpu_s_per_1000: float = 0.0
     counters: dict[str, int] = field(default_factory=dict)
 
 
@@ -235,6 +241,9 @@ def measure(
         assert run.proc is not None
         procs = _tree(run.proc.pid)
         cpu0 = _cpu_s(procs)
+        stack_pids = json.loads(layout().pids.read_text())
+        servers = {name: _tree(int(pid)) for name, pid in stack_pids.items()}
+        servers_cpu0 = {name: _cpu_s(p) for name, p in servers.items()}
         produced_ms: dict[str, float] = {}
 
         def records() -> Any:
@@ -251,6 +260,8 @@ def measure(
 
         m.counters = run.wait_for_total(n, timeout=max(600.0, n / 5), on_progress=sample)
         m.cpu_s_per_1000 = (_cpu_s(_tree(run.proc.pid)) - cpu0) / n * 1000
+        m.sandbox_cpu_s_per_1000 = (_cpu_s(servers["sandbox"]) - servers_cpu0["sandbox"]) / n * 1000
+        m.broker_cpu_s_per_1000 = (_cpu_s(servers["kafka"]) - servers_cpu0["kafka"]) / n * 1000
         m.peak_rss_mb = peak[0]
     finally:
         run.stop()
@@ -270,7 +281,9 @@ def measure(
     m.p50_ms, m.p95_ms, m.p99_ms = (_percentile(lat, q) for q in (50, 95, 99))
     console.print(
         f"{label:28} {m.events_per_s:9.1f} events/s  p50 {m.p50_ms:7.0f} ms  p95 {m.p95_ms:7.0f} ms"
-        f"  p99 {m.p99_ms:7.0f} ms  cpu {m.cpu_s_per_1000:5.2f} s/1000  rss {m.peak_rss_mb:6.0f} MB"
+        f"  p99 {m.p99_ms:7.0f} ms  cpu {m.cpu_s_per_1000:5.2f} s/1000 "
+        f"(sandbox {m.sandbox_cpu_s_per_1000:4.2f}, "
+        f"broker {m.broker_cpu_s_per_1000:4.2f})  rss {m.peak_rss_mb:6.0f} MB"
     )
     return m
 
@@ -328,6 +341,8 @@ def run_bench(
                 "p95_ms": round(ours.p95_ms),
                 "p99_ms": round(ours.p99_ms),
                 "cpu_s_per_1000": round(ours.cpu_s_per_1000, 2),
+                "sandbox_cpu_s_per_1000": round(ours.sandbox_cpu_s_per_1000, 2),
+                "broker_cpu_s_per_1000": round(ours.broker_cpu_s_per_1000, 2),
                 "peak_rss_mb": round(ours.peak_rss_mb),
                 "reference_p50_ms": round(ref.p50_ms),
             }
