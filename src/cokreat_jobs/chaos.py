@@ -614,7 +614,8 @@ def scenario_tm_kill(stack: Stack, short: bool, events: int | None) -> Result:
     res = Result("tm-kill", short)
     n = events or (400 if short else 2000)
     kills = 1 if short else 3
-    rate = 40.0 if short else 50.0
+    # the batch must outlast every kill and its recovery (~25 s each), so the last kill still meets a backlog
+    rate = 40.0 if short else min(50.0, n / (kills * 30 + 15))
     run = _start(stack, "tm-kill", n, rate)
     try:
         run.producer.start()
