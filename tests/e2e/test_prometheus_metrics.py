@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from cokreat_jobs.kafka_io import produce_records
+from cokreat_jobs.kafka_io import consume_records, produce_records
 from cokreat_jobs.stack.jobrun import LocalJobRun
 from cokreat_jobs.stack.process import free_port
 
@@ -72,6 +72,7 @@ def test_prometheus_endpoint_during_a_run(kafka_broker: Any, sandbox: Any, tmp_p
             f"program-service-baseUrl={sandbox.base_url}",
             f"metrics.prometheus.port={port}",
             "http.retry.backoff_ms=20",
+            "http.retry.max_attempts=10",
             "http.adaptive.initial=4",
             # counters reach Flink when a bundle of the Python worker finishes: small bundles, fresh figures
             "flink.python.fn-execution.bundle.size=20",
@@ -121,7 +122,13 @@ def test_prometheus_endpoint_during_a_run(kafka_broker: Any, sandbox: Any, tmp_p
     m = {k[len(PREFIX) :]: v for k, v in final.items() if k.startswith(PREFIX)}
     # the job's counters match the batch
     assert m["user_delete_total_message_count"] == len(records)
-    assert m["user_delete_success_message_count"] == len(users)
+    if m["user_delete_success_message_count"] != len(users):  # say which events went elsewhere, and why
+        failed = list(
+            consume_records(kafka_broker.bootstrap, f"{topic}.failed", from_beginning=True, timeout=10)
+        )
+        raise AssertionError(
+            f"success {m['user_delete_success_message_count']} of {len(users)}; failed: {failed}"
+        )
     assert m["user_delete_skipped_message_count"] == 3
     assert m["user_delete_failed_message_count"] == 2
     assert m["user_delete_error_message_count"] >= 5, "the 503s were retried"
