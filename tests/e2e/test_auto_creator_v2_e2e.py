@@ -247,6 +247,10 @@ def test_auto_creator_v2_end_to_end(kafka_broker: Any, acv2_env: Env, tmp_path: 
     sb.add_fault(method="GET", path="/source-ecar/*", status=503, rate=0.05)
     sb.add_fault(method="PATCH", path="*/content/v3/hierarchy/add", status=503, times=6)
     sb.add_fault(method="GET", path="*/content/v3/hierarchy/*", latency_ms=10)
+    # one stored set the content service refuses to read: the link stage fails it (the import succeeded)
+    link_refused = f"{prefix}{env.n_sets - 1}"
+    assert not sets[link_refused]["broken"]
+    sb.add_fault(method="GET", path=f"*/content/v4/read/{link_refused}", status=400, body={"params": {}})
 
     topic = env.topic
     failed_topic = f"{topic}.failed"
@@ -268,6 +272,7 @@ def test_auto_creator_v2_end_to_end(kafka_broker: Any, acv2_env: Env, tmp_path: 
     run.start()
     try:
         counters = run.wait_for_total(total, timeout=240)
+        vertices = [v["name"] for v in run.rest.get(f"/jobs/{run.jid}")["vertices"]]
     finally:
         code = run.stop()
     elapsed = time.monotonic() - started
@@ -280,19 +285,27 @@ def test_auto_creator_v2_end_to_end(kafka_broker: Any, acv2_env: Env, tmp_path: 
         )
     ]
     reasons = Counter(f["failInfo"]["reason"] for f in failed)
-    want_reasons = {"permanent": env.n_broken, "malformed": len(malformed)}
+    want_reasons = {"permanent": env.n_broken + 1, "malformed": len(malformed)}
     assert reasons == want_reasons, [f["failInfo"] for f in failed]
     broken_failed = {f["edata"]["metadata"]["identifier"] for f in failed if "edata" in f}
-    assert broken_failed == {f"{prefix}{i}" for i in range(env.n_broken)}
+    assert broken_failed == {f"{prefix}{i}" for i in range(env.n_broken)} | {link_refused}
     for f in failed:
         assert f["jobName"] == "auto-creator-v2"
         if "edata" in f:
-            assert f["edata"]["iteration"] == 2 and "ECAR" in f["failInfo"]["error"]
+            assert f["edata"]["iteration"] == 2
+            if f["edata"]["metadata"]["identifier"] == link_refused:
+                # failed by the link stage, with the original import event (so a replay imports and links)
+                assert "before linking" in f["failInfo"]["error"], f["failInfo"]
+                assert f["edata"]["collection"] == sets[link_refused]["units"]
+            else:
+                assert "ECAR" in f["failInfo"]["error"]
 
+    # linking is the job's second operator, after a key_by (so a vertex of its own)
+    assert any(name.startswith("link-collection") for name in vertices), vertices
     assert counters["total"] == total
-    assert counters["success"] == env.n_sets - env.n_broken
+    assert counters["success"] == env.n_sets - env.n_broken - 1
     assert counters["skipped"] == len(skipped)
-    assert counters["failed"] == env.n_broken + len(malformed)
+    assert counters["failed"] == env.n_broken + 1 + len(malformed)
 
     # every object in the stores, hierarchies enriched
     n_questions = 0
@@ -336,7 +349,7 @@ def test_auto_creator_v2_end_to_end(kafka_broker: Any, acv2_env: Env, tmp_path: 
     expected_links = Counter(
         (u["identifier"], u["unitId"], qs_id)
         for qs_id, info in sets.items()
-        if not info["broken"]
+        if not info["broken"] and qs_id != link_refused
         for u in info["units"]
     )
     assert linked == expected_links

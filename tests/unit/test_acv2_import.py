@@ -15,7 +15,13 @@ import pytest
 
 from cokreat_jobs.core.stores.sqlite_store import read_node_sync, read_record_sync
 from cokreat_jobs.jobs.auto_creator_v2.processor import AutoCreatorV2
-from cokreat_jobs.jobs.auto_creator_v2.samples import as_json, config, import_event, question_set
+from cokreat_jobs.jobs.auto_creator_v2.samples import (
+    as_json,
+    config,
+    import_event,
+    import_then_link,
+    question_set,
+)
 from cokreat_jobs.sandbox.server import ServerThread
 
 REFERENCE_SCHEMAS = Path(__file__).parents[2].parent / "shared/reference/schemas"
@@ -61,7 +67,7 @@ def _import_one(env: dict[str, Any], extra: list[str]) -> None:
     )
     cfg = config(url, tmp, extra)
     event = import_event(url, "do_qs1", collection=[{"identifier": "do_col1", "unitId": "do_unit1"}])
-    outcome = run(AutoCreatorV2.from_config(cfg), event)
+    outcome = asyncio.run(import_then_link(cfg, event))
     assert outcome.kind == "success", outcome
     assert outcome.detail["children"] == 4 and outcome.detail["linked"] == ["do_col1/do_unit1"]
 

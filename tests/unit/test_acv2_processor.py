@@ -13,7 +13,7 @@ import pytest
 
 from cokreat_jobs.core.stores.sqlite_store import read_node_sync
 from cokreat_jobs.jobs.auto_creator_v2.processor import AutoCreatorV2
-from cokreat_jobs.jobs.auto_creator_v2.samples import config, import_event, question_set
+from cokreat_jobs.jobs.auto_creator_v2.samples import config, import_event, import_then_link, question_set
 from cokreat_jobs.sandbox.server import ServerThread
 
 
@@ -39,15 +39,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 def process(env: dict[str, Any], event: dict[str, Any], extra: list[str] | None = None) -> Any:
-    processor = AutoCreatorV2.from_config(config(env["url"], env["tmp"], extra))
-
-    async def go() -> Any:
-        try:
-            return await processor.process(event)
-        finally:
-            await processor.close()
-
-    return asyncio.run(go())
+    return asyncio.run(import_then_link(config(env["url"], env["tmp"], extra), event))
 
 
 def fault(url: str, **rule: Any) -> None:
@@ -144,6 +136,33 @@ def test_link_waits_for_readability_then_gives_up(env: dict[str, Any]) -> None:
     assert (
         out.kind == "failed" and out.reason == "retries-exhausted" and "not readable" in out.detail["error"]
     )
+    # the failed topic gets the original import event: replaying it imports and links again
+    assert out.failed_record["edata"]["metadata"]["identifier"] == "do_a"
+    assert out.failed_record["edata"]["collection"] == ev["edata"]["collection"]
+    assert out.failed_record["failInfo"]["reason"] == "retries-exhausted"
+
+
+def test_import_stage_hands_linking_on(env: dict[str, Any]) -> None:
+    """The import operator stores and hands on; it does not link (that is the second operator's work)."""
+    ev = import_event(env["url"], "do_a", collection=[{"identifier": "do_col", "unitId": "do_u1"}])
+    importer = AutoCreatorV2.from_config(config(env["url"], env["tmp"]))
+
+    async def go() -> Any:
+        try:
+            return await importer.process(ev)
+        finally:
+            await importer.close()
+
+    out = asyncio.run(go())
+    assert out.kind == "handed-on" and out.next_key == "do_a"
+    assert out.next_request["parents"] == [{"identifier": "do_col", "unitId": "do_u1"}]
+    assert out.next_request["event"] == ev and out.next_request["detail"]["children"] == 2
+    assert read_node_sync(str(env["tmp"] / "graph.db"), "do_a") is not None
+    tree = httpx.get(f"{env['url']}/_sandbox/hierarchies/do_col").json()
+    assert tree["children"][0].get("children", []) == []
+    # without collections the import is the whole event
+    out = asyncio.run(import_then_link(config(env["url"], env["tmp"]), import_event(env["url"], "do_b")))
+    assert out.kind == "success" and "linked" not in out.detail
 
 
 # ------------------------------------------------------------------------------------- source repository

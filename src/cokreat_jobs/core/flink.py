@@ -5,6 +5,11 @@ builds
 
     Kafka (raw bytes + topic/partition/offset) -> parse & key -> key_by -> async processor -> failed topic
 
+and, for a job with a second stage (auto-creator-v2's link operator),
+
+    ... -> async processor -+-> failed records ------------------------------------+-> failed topic
+                            +-> handed-on requests -> key_by -> async next stage --+
+
 The input is read through the Table API's Kafka connector in `raw` format because that is the one PyFlink
 source that hands Python the record's bytes *and* its topic, partition and offset, which a malformed record's
 failed-topic entry must carry. Offsets are committed to the consumer group on checkpoints.
@@ -39,6 +44,7 @@ from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, 
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment, TableDescriptor
 
 from cokreat_jobs.core.config import JobConfig
+from cokreat_jobs.core.counting import Metrics
 from cokreat_jobs.core.errors import JobError, MalformedEvent
 from cokreat_jobs.core.event import parse_record
 from cokreat_jobs.core.failed import failed_event, malformed_record
@@ -47,9 +53,10 @@ from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.core.protection import registered_services, service_stats
 from cokreat_jobs.stack import paths
 
-# Kinds of element between the parse step and the async step.
+# Kinds of element between the parse step and the async step, and out of a first stage that hands on.
 EVENT = "event"
 MALFORMED = "malformed"
+FAILED = "failed"
 
 
 class Processor(Protocol):
@@ -60,8 +67,20 @@ class Processor(Protocol):
     async def close(self) -> None: ...
 
 
-class Metrics(Protocol):
-    def inc(self, name: str, n: int = 1) -> None: ...
+@dataclass(frozen=True)
+class NextStage:
+    """A second async operator, fed with the requests the first stage's `handed-on` outcomes carry.
+
+    Its outcome is the event's final one (the first stage counts `total`, the next stage the result), and
+    its failed records go to the same failed topic. A separate operator so that it has its own parallelism
+    and in-flight capacity, and the first stage's slots are not held while it waits.
+    """
+
+    # operator name, and uid suffix: "<job>-<name>"
+    name: str
+    processor_factory: Callable[[JobConfig, Metrics], Processor]
+    # e.g. task.link-collection.parallelism (default 1, as the reference)
+    parallelism_key: str
 
 
 @dataclass(frozen=True)
@@ -75,6 +94,7 @@ class JobDefinition:
     key_of: Callable[[dict[str, Any]], str]
     # Metric names are configurable so dashboards built on the Scala jobs keep working.
     metric_prefix_key: str = "metrics"
+    next_stage: NextStage | None = None
 
 
 def metric_names(cfg: JobConfig) -> dict[str, str]:
@@ -174,9 +194,13 @@ class ParseAndKey(MapFunction):
 class ProcessEvents(AsyncFunction):
     """Runs a job's processor with many events in flight; events of one key run one after another."""
 
-    def __init__(self, job: JobDefinition, config: dict[str, Any]) -> None:
+    def __init__(self, job: JobDefinition, config: dict[str, Any], stage: NextStage | None = None) -> None:
         self._job = job
         self._config = config
+        # None: the job's first stage; else the next stage this operator runs.
+        self._stage = stage
+        # A first stage with a next stage emits (key, kind, payload) tuples: failed records and requests.
+        self._tagged = stage is None and job.next_stage is not None
         self._processor: Processor | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -191,22 +215,24 @@ class ProcessEvents(AsyncFunction):
         # Created lazily on the operator's event loop thread: aiohttp sessions belong to the loop they
         # were made on.
         if self._processor is None:
-            self._processor = self._job.processor_factory(self._cfg, self._metrics)
+            factory = self._stage.processor_factory if self._stage else self._job.processor_factory
+            self._processor = factory(self._cfg, self._metrics)
         return self._processor
 
-    async def async_invoke(self, value: Row) -> list[str]:
+    async def async_invoke(self, value: Row) -> list[Any]:
         key, kind, payload = value[1]
-        self._metrics.inc("total")
+        if self._stage is None:
+            self._metrics.inc("total")
         self._metrics.in_flight += 1
         try:
             return await self._invoke(key, kind, payload)
         finally:
             self._metrics.in_flight -= 1
 
-    async def _invoke(self, key: str, kind: str, payload: str) -> list[str]:
+    async def _invoke(self, key: str, kind: str, payload: str) -> list[Any]:
         if kind == MALFORMED:
             self._metrics.inc("failed")
-            return [payload]
+            return [self._failed_out(payload)]
         event = orjson.loads(payload)
         if not key:
             return await self._run(event)
@@ -220,7 +246,10 @@ class ProcessEvents(AsyncFunction):
             if not lock.locked() and not getattr(lock, "_waiters", None):
                 self._locks.pop(key, None)
 
-    async def _run(self, event: dict[str, Any]) -> list[str]:
+    def _failed_out(self, record: str) -> Any:
+        return ("", FAILED, record) if self._tagged else record
+
+    async def _run(self, event: dict[str, Any]) -> list[Any]:
         processor = self._ensure_processor()
         started = time.monotonic()
         try:
@@ -230,13 +259,19 @@ class ProcessEvents(AsyncFunction):
         except Exception as e:  # never restart the job because of one event
             self._metrics.inc("error")
             outcome = Outcome.failed(failed_event(event, self._job.name, e, "permanent"), "permanent")
-        self._metrics.inc(outcome.kind)
         self._log.debug(
             "event done",
             extra={"outcome": outcome.kind, "duration_ms": int((time.monotonic() - started) * 1000)},
         )
+        if outcome.kind == "handed-on":
+            if self._tagged and outcome.next_request is not None:
+                # counted by the next stage, which decides the event's outcome
+                return [(outcome.next_key, EVENT, orjson.dumps(outcome.next_request).decode())]
+            # no next stage to take it (a processor used on its own): the hand-off is its success
+            outcome = Outcome.success("handed-on", outcome.detail)
+        self._metrics.inc(outcome.kind)
         if outcome.kind == "failed" and outcome.failed_record is not None:
-            return [orjson.dumps(outcome.failed_record).decode()]
+            return [self._failed_out(orjson.dumps(outcome.failed_record).decode())]
         return []
 
     def close(self) -> None:
@@ -367,20 +402,50 @@ def build_pipeline(
         .name("parse")
         .uid(f"{job.name}-parse")
     )
-    keyed = parsed.key_by(lambda t: t[0], key_type=Types.STRING())
+    keyed = parsed.key_by(_key, key_type=Types.STRING())
+    tuple_type = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])
+    capacity = cfg.get_int("task.async.capacity", 100)
     # Operator timeout 0: PyFlink starts an OS timer thread per element otherwise (halves throughput);
     # every call inside the processor carries its own deadline instead.
-    failed = (
+    processed = (
         AsyncDataStream.unordered_wait(
             keyed,
             ProcessEvents(job, cfg.as_dict()),
             Time.milliseconds(0),
-            cfg.get_int("task.async.capacity", 100),
-            Types.STRING(),
+            capacity,
+            tuple_type if job.next_stage else Types.STRING(),
         )
         .name("process")
         .uid(f"{job.name}-process")
     )
+    if job.next_stage is None:
+        failed = processed
+    else:
+        stage = job.next_stage
+        requests = (
+            processed.filter(_is_request).name(f"to-{stage.name}").uid(f"{job.name}-to-{stage.name}")
+        ).key_by(_key, key_type=Types.STRING())
+        failed_next = (
+            AsyncDataStream.unordered_wait(
+                requests,
+                ProcessEvents(job, cfg.as_dict(), stage),
+                Time.milliseconds(0),
+                capacity,
+                Types.STRING(),
+            )
+            .name(stage.name)
+            .uid(f"{job.name}-{stage.name}")
+            .set_parallelism(max(1, cfg.get_int(stage.parallelism_key, 1)))
+        )
+        failed = (
+            processed.filter(_is_failed)
+            .name("failed-records")
+            .uid(f"{job.name}-failed-records")
+            .map(_payload, output_type=Types.STRING())
+            .name("failed-record-text")
+            .uid(f"{job.name}-failed-record-text")
+            .union(failed_next)
+        )
 
     sink = (
         KafkaSink.builder()
@@ -397,6 +462,22 @@ def build_pipeline(
     )
     failed.sink_to(sink).name("failed-topic").uid(f"{job.name}-failed-sink")
     return env
+
+
+def _key(t: tuple[str, str, str]) -> str:
+    return t[0]
+
+
+def _is_request(t: tuple[str, str, str]) -> bool:
+    return t[1] == EVENT
+
+
+def _is_failed(t: tuple[str, str, str]) -> bool:
+    return t[1] == FAILED
+
+
+def _payload(t: tuple[str, str, str]) -> str:
+    return t[2]
 
 
 def run(job: JobDefinition, cfg: JobConfig) -> None:

@@ -1,5 +1,8 @@
 """The outcome of one input event: every event ends as exactly one of success, skipped or failed.
 
+A job with a second operator (auto-creator-v2's link stage) may also hand an event on: the outcome
+`handed-on` carries the request for the next stage, whose own outcome is the event's final one.
+
 Outcomes are values that a job's logic returns and the wiring routes (failed records to the failed topic,
 counters, the log line), so the logic itself never touches Kafka or metrics.
 """
@@ -12,7 +15,7 @@ from typing import Any, Literal
 
 __all__ = ["Outcome", "OutcomeKind"]
 
-OutcomeKind = Literal["success", "skipped", "failed"]
+OutcomeKind = Literal["success", "skipped", "failed", "handed-on"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,9 @@ class Outcome:
     detail: dict[str, Any] = field(default_factory=dict)
     # The record for the failed topic (failed outcomes only).
     failed_record: dict[str, Any] | None = None
+    # The request for the job's next operator (handed-on outcomes only), keyed by `next_key`.
+    next_request: dict[str, Any] | None = None
+    next_key: str = ""
 
     @classmethod
     def success(cls, reason: str = "", detail: Mapping[str, Any] | None = None) -> Outcome:
@@ -36,6 +42,10 @@ class Outcome:
     @classmethod
     def failed(cls, record: dict[str, Any], reason: str, detail: Mapping[str, Any] | None = None) -> Outcome:
         return cls("failed", reason, dict(detail or {}), record)
+
+    @classmethod
+    def handed_on(cls, key: str, request: dict[str, Any], detail: Mapping[str, Any] | None = None) -> Outcome:
+        return cls("handed-on", "", dict(detail or {}), None, request, key)
 
     @property
     def is_success(self) -> bool:

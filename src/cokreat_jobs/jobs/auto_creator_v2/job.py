@@ -10,13 +10,18 @@ import sys
 from typing import Any
 
 from cokreat_jobs.core.config import JobConfig
-from cokreat_jobs.core.flink import JobDefinition, Metrics, Processor
+from cokreat_jobs.core.flink import JobDefinition, Metrics, NextStage, Processor
+from cokreat_jobs.jobs.auto_creator_v2.linker import CollectionLinker
 from cokreat_jobs.jobs.auto_creator_v2.processor import AutoCreatorV2
 from cokreat_jobs.jobs.auto_creator_v2.settings import JOB_NAME
 
 
 def make_processor(cfg: JobConfig, metrics: Metrics) -> Processor:
     return AutoCreatorV2.from_config(cfg, metrics)
+
+
+def make_linker(cfg: JobConfig, metrics: Metrics) -> Processor:
+    return CollectionLinker.from_config(cfg, metrics)
 
 
 def object_key(event: dict[str, Any]) -> str:
@@ -27,7 +32,13 @@ def object_key(event: dict[str, Any]) -> str:
     return ident if isinstance(ident, str) else ""
 
 
-DEFINITION = JobDefinition(name=JOB_NAME, processor_factory=make_processor, key_of=object_key)
+DEFINITION = JobDefinition(
+    name=JOB_NAME,
+    processor_factory=make_processor,
+    key_of=object_key,
+    # the reference's second operator, with its parallelism key
+    next_stage=NextStage("link-collection", make_linker, "task.link-collection.parallelism"),
+)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,9 @@
 
     validate -> definition -> package (ECAR) + source metadata -> re-host cloud files -> children (questions,
     each imported the same way and stored first) -> hierarchy enriched -> external data, then graph node ->
-    link into each collection unit once the object is readable
+    hand on to the link stage (``linker.py``, the job's second Flink operator) when there are collections
 
-Linking runs here, after the store, in the same async operator (the reference had it as a second Flink
-operator; keeping it in one makes "stored, then linked" one unit that a retry or replay repeats as a whole,
-and both writes and ``hierarchy/add`` are idempotent). Instead of the reference's fixed 5 s sleep it waits
-until ``GET {content}/content/v4/read/{id}`` answers, with backoff and a deadline;
-``auto_creator_v2.link_delay_ms`` (default 0) is slept first when above 0 (the reference's pacing).
+An event with collections ends here as `handed-on`: its outcome is the link stage's.
 
 Failures: a :class:`JobError` (bad package, unknown object at the source, refused link, retries exhausted) or
 any unexpected error fails the event alone: failed topic with the reason. Temp files are always removed.
@@ -17,7 +13,6 @@ any unexpected error fails the event alone: failed topic with the reason. Temp f
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from cokreat_jobs.core.config import JobConfig
+from cokreat_jobs.core.counting import CountingProcessor
 from cokreat_jobs.core.definitions import Definition, DefinitionLoader
 from cokreat_jobs.core.download import Downloader, event_temp_dir
 from cokreat_jobs.core.ecar import ExtractedEcar, extract_ecar
-from cokreat_jobs.core.errors import InvalidField, JobError, PermanentError, TransientError
+from cokreat_jobs.core.errors import InvalidField, JobError, PermanentError
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
 from cokreat_jobs.core.http import ServiceClient, is_5xx_or_429
@@ -42,6 +38,7 @@ from cokreat_jobs.core.stores import (
     external_store_from_config,
     graph_store_from_config,
 )
+from cokreat_jobs.jobs.auto_creator_v2.linker import link_request
 from cokreat_jobs.jobs.auto_creator_v2.logic import (
     ImportRequest,
     check_event,
@@ -58,10 +55,10 @@ from cokreat_jobs.jobs.auto_creator_v2.logic import (
 )
 from cokreat_jobs.jobs.auto_creator_v2.settings import Settings
 from cokreat_jobs.jobs.content_auto_creator.artifacts import file_name_from_url, slug
-from cokreat_jobs.jobs.content_auto_creator.content_api import ContentApi, LinkResult, describe
+from cokreat_jobs.jobs.content_auto_creator.content_api import describe
 
 if TYPE_CHECKING:
-    from cokreat_jobs.core.flink import Metrics
+    from cokreat_jobs.core.counting import Metrics
 
 __all__ = ["AutoCreatorV2", "ImportedObject"]
 
@@ -88,36 +85,31 @@ class _Files:
         self.names: set[str] = set()
 
 
-class AutoCreatorV2:
+class AutoCreatorV2(CountingProcessor):
     def __init__(
         self,
         settings: Settings,
         definitions: DefinitionLoader,
         graph: GraphStore,
         external: ExternalStore,
-        content: ServiceClient,
         source: ServiceClient,
         storage: CloudStorage,
         downloader: Downloader,
         metrics: Metrics | None = None,
         *,
         client_factory: Callable[[str, str], ServiceClient] | None = None,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.definitions = definitions
         self.graph = graph
         self.external = external
-        self.content = content
         self.source = source
-        self.api = ContentApi(content, content, on_retry=self._on_retry)
         self.storage = storage
         self.downloader = downloader
         self._metrics = metrics
         self._client_factory = client_factory
         self._repo_clients: dict[str, ServiceClient] = {}
-        self._sleep = sleep
         self._clock = clock
 
     @classmethod
@@ -132,7 +124,6 @@ class AutoCreatorV2:
             DefinitionLoader.from_config(cfg),
             graph_store_from_config(cfg),
             external_store_from_config(cfg),
-            factory("content-service", s.content_base_url),
             factory("source", s.source_base_url),
             CloudStorage.from_config(cfg),
             Downloader.from_config(cfg),
@@ -140,21 +131,10 @@ class AutoCreatorV2:
             client_factory=factory,
         )
 
-    async def close(self) -> None:
-        closers = [self.content.close, self.source.close, self.downloader.close, self.definitions.close]
+    def _closers(self) -> list[Callable[[], Awaitable[Any]]]:
+        closers = [self.source.close, self.downloader.close, self.definitions.close]
         closers += [c.close for c in self._repo_clients.values()]
-        closers += [self.graph.close, self.external.close]
-        for closer in closers:
-            with contextlib.suppress(Exception):
-                await closer()
-
-    def _count(self, name: str) -> None:
-        if self._metrics is not None:
-            self._metrics.inc(name)
-
-    def _on_retry(self, attempt: int, reason: str) -> None:
-        self._count("retry")
-        self._count("error")
+        return [*closers, self.graph.close, self.external.close]
 
     # ------------------------------------------------------------------------------------------ the event
 
@@ -180,9 +160,13 @@ class AutoCreatorV2:
             self._count("error")
             log_event(log, "ERROR", "unexpected error", identifier=req.identifier, exc_info=e)
             return self._failed(data, e, started, reason="permanent", detail=detail)
-        note = "collection-unit-missing" if detail.get("unit_missing") else ""
-        self._log("success", data, started, children=detail.get("children"), note=note or None)
-        return Outcome.success(note, detail)
+        if req.collections:
+            self._log("imported", data, started, children=detail.get("children"), next="link-collection")
+            return Outcome.handed_on(
+                req.identifier, link_request(req.identifier, req.collections, data, detail), detail
+            )
+        self._log("success", data, started, children=detail.get("children"))
+        return Outcome.success("", detail)
 
     def _failed(
         self,
@@ -231,8 +215,6 @@ class AutoCreatorV2:
             child_props = {c.identifier: {**c.cloud_props, "objectType": c.object_type} for c in imported}
             hierarchy = enrich_hierarchy(root, cloud, child_props)
         await self._store(req.identifier, req.object_type, definition, metadata, req.process_id, hierarchy)
-        if req.collections:
-            await self._link(req, detail)
 
     # -------------------------------------------------------------------------------------------- package
 
@@ -401,58 +383,3 @@ class AutoCreatorV2:
                 keyspace, definition.external_table, {"identifier": identifier}, external
             )
         await self.graph.merge_node(identifier, graph)
-
-    # ------------------------------------------------------------------------------------------------ link
-
-    async def _link(self, req: ImportRequest, detail: dict[str, Any]) -> None:
-        s = self.settings
-        if s.link_delay_ms > 0:
-            await self._sleep(s.link_delay_ms / 1000.0)
-        await self._wait_readable(req.identifier)
-        linked: list[str] = []
-        unit_missing: list[str] = []
-        nodes_of: dict[str, list[str] | None] = {}
-        for ref in req.collections:
-            if not ref.identifier or not ref.unit_id:
-                detail["invalid_collection_entries"] = detail.get("invalid_collection_entries", 0) + 1
-                continue
-            label = f"{ref.identifier}/{ref.unit_id}"
-            if ref.identifier not in nodes_of:
-                nodes_of[ref.identifier] = await self.api.hierarchy_child_nodes(ref.identifier)
-            nodes = nodes_of[ref.identifier]
-            if nodes is None or ref.unit_id not in nodes:
-                unit_missing.append(label)
-                continue
-            result = await self.api.hierarchy_add(ref.identifier, ref.unit_id, [req.identifier])
-            (linked if result == LinkResult.ADDED else unit_missing).append(label)
-        detail["linked"] = linked
-        if unit_missing:
-            detail["unit_missing"] = unit_missing
-
-    async def _readable(self, identifier: str) -> bool:
-        resp = await self.content.request(
-            "GET",
-            f"/content/v4/read/{quote(identifier, safe='')}",
-            headers={"Content-Type": JSON},
-            is_transient=is_5xx_or_429,
-            on_retry=self._on_retry,
-            label="GET /content/v4/read/{id}",
-        )
-        if resp.ok:
-            return True
-        if resp.status == 404:
-            return False
-        raise PermanentError(f"reading {identifier} before linking failed: {describe(resp)}")
-
-    async def _wait_readable(self, identifier: str) -> None:
-        s = self.settings
-        deadline = self._clock() + s.link_wait_timeout_s
-        backoff = s.link_wait_backoff_s
-        while not await self._readable(identifier):
-            if self._clock() + backoff > deadline:
-                raise TransientError(
-                    f"{identifier} was not readable through the content service "
-                    f"after {s.link_wait_timeout_s:g} s"
-                )
-            await self._sleep(backoff)
-            backoff = min(backoff * 2, s.link_wait_max_backoff_s)

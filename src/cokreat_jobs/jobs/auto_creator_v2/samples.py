@@ -146,3 +146,21 @@ def config(base_url: str, tmp: Path, extra: list[str] | None = None) -> Any:
 
 def as_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
+
+
+async def import_then_link(cfg: Any, event: dict[str, Any]) -> Any:
+    """Both operators of the job in one process, as the Flink graph chains them: the import, then, for an
+    event it hands on, the link stage with the request as it crosses the wire (JSON)."""
+    from cokreat_jobs.jobs.auto_creator_v2.linker import CollectionLinker
+    from cokreat_jobs.jobs.auto_creator_v2.processor import AutoCreatorV2
+
+    importer, linker = AutoCreatorV2.from_config(cfg), CollectionLinker.from_config(cfg)
+    try:
+        outcome = await importer.process(event)
+        if outcome.kind != "handed-on":
+            return outcome
+        assert outcome.next_key == outcome.next_request["identifier"]
+        return await linker.process(json.loads(json.dumps(outcome.next_request)))
+    finally:
+        await importer.close()
+        await linker.close()

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cokreat_jobs.core.config import JobConfig
+from cokreat_jobs.core.counting import CountingProcessor
 from cokreat_jobs.core.download import Downloader, event_temp_dir
 from cokreat_jobs.core.drive import DriveClient
 from cokreat_jobs.core.errors import InvalidField, JobError, PermanentError, TransientError
@@ -61,7 +62,7 @@ from cokreat_jobs.jobs.content_auto_creator.stages import (
 from cokreat_jobs.jobs.content_auto_creator.validation import check_event
 
 if TYPE_CHECKING:
-    from cokreat_jobs.core.flink import Metrics
+    from cokreat_jobs.core.counting import Metrics
 
 __all__ = ["ContentAutoCreator"]
 
@@ -97,7 +98,7 @@ class _Run:
         await self._stack.aclose()
 
 
-class ContentAutoCreator:
+class ContentAutoCreator(CountingProcessor):
     """The job's processor (see the module docstring). Ports are injected; :meth:`from_config` builds them."""
 
     def __init__(
@@ -133,18 +134,8 @@ class ContentAutoCreator:
         downloader, drive = Downloader.from_config(cfg), DriveClient.from_config(cfg)
         return cls(settings, api, CloudStorage.from_config(cfg), downloader, drive, metrics)
 
-    async def close(self) -> None:
-        for closer in (self.api.close, self.downloader.close, self.drive.close):
-            with contextlib.suppress(Exception):
-                await closer()
-
-    def _count(self, name: str) -> None:
-        if self._metrics is not None:
-            self._metrics.inc(name)
-
-    def _on_retry(self, attempt: int, reason: str) -> None:
-        self._count("retry")
-        self._count("error")
+    def _closers(self) -> list[Callable[[], Awaitable[Any]]]:
+        return [self.api.close, self.downloader.close, self.drive.close]
 
     # ------------------------------------------------------------------------------------------ the event
 

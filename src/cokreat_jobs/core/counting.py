@@ -1,0 +1,40 @@
+"""What every job's processor shares: counting into the job's metrics, and closing its clients.
+
+Kept apart from `core/flink.py` so the processors (plain Python, unit-tested without Flink) import no Flink.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+__all__ = ["CountingProcessor", "Metrics"]
+
+
+class Metrics(Protocol):
+    def inc(self, name: str, n: int = 1) -> None: ...
+
+
+class CountingProcessor:
+    """Base of the processors: `_count`, the retry hook the HTTP clients call, and `close`."""
+
+    _metrics: Metrics | None = None
+
+    def _count(self, name: str) -> None:
+        if self._metrics is not None:
+            self._metrics.inc(name)
+
+    def _on_retry(self, attempt: int, reason: str) -> None:
+        # the Scala jobs counted a retried call as an error too; dashboards read both
+        self._count("retry")
+        self._count("error")
+
+    def _closers(self) -> list[Callable[[], Awaitable[Any]]]:
+        """The clients this processor owns, closed in this order."""
+        return []
+
+    async def close(self) -> None:
+        for closer in self._closers():
+            with contextlib.suppress(Exception):  # best effort: the worker is going away
+                await closer()
