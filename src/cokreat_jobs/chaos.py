@@ -13,6 +13,11 @@ every failed event in the failed topic with a reason; a scenario whose fault was
 task manager killed, the broker never down, no fault answered) fails.
 
 Scenarios: tm-kill, broker-bounce, service-storm, poison, soak. `short=True` is the CI form (`make test`).
+
+The content jobs (content-auto-creator, auto-creator-v2) run tm-kill, broker-bounce and service-storm as
+`<fault>:<job>` (e.g. `tm-kill:auto-creator-v2`) with the same faults and an accounting of their own
+(chaos_jobs.py): the content Live / the set in the graph store, each child once under its unit, no second
+successful create.
 """
 
 from __future__ import annotations
@@ -43,7 +48,13 @@ from cokreat_jobs.stack.sandbox_client import SandboxClient
 
 JOB = "user-delete"
 DELETE_GLOB = "/program/v1/user/*"
-SCENARIOS = ("tm-kill", "broker-bounce", "service-storm", "poison", "soak")
+USER_DELETE_SCENARIOS = ("tm-kill", "broker-bounce", "service-storm", "poison", "soak")
+# the content jobs' scenarios (chaos_jobs.py): `<fault>:<job>`
+CONTENT_JOBS = ("content-auto-creator", "auto-creator-v2")
+CONTENT_SCENARIOS = tuple(
+    f"{kind}:{job}" for job in CONTENT_JOBS for kind in ("tm-kill", "broker-bounce", "service-storm")
+)
+SCENARIOS = USER_DELETE_SCENARIOS + CONTENT_SCENARIOS
 
 # Known secrets seeded into every chaos run's configuration: the data-protection check greps the cluster's
 # logs and the failed topic for them (and for the run's user ids).
@@ -75,7 +86,13 @@ class Stack:
     def __post_init__(self) -> None:
         self.home = Path(self.home)
         self.broker = KafkaBroker(self.home / "kafka")
-        self.server = SandboxServer(self.home / "sandbox", storage_dir=self.home / "sandbox" / "storage")
+        self.server = SandboxServer(
+            self.home / "sandbox",
+            storage_dir=self.storage_dir,
+            # auto-creator-v2 writes these stores; the sandbox's content APIs read what it wrote
+            graph_store=f"sqlite:///{self.graph_db.resolve()}",
+            external_store=f"sqlite:///{self.external_db.resolve()}",
+        )
         self.cluster = FlinkCluster(
             self.home / "flink",
             taskmanagers=2,
@@ -91,8 +108,21 @@ class Stack:
     def tmp_dir(self) -> Path:
         return self.home / "flink" / "tmp"
 
+    @property
+    def storage_dir(self) -> Path:
+        return self.home / "sandbox" / "storage"
+
+    @property
+    def graph_db(self) -> Path:
+        return self.home / "stores" / "graph.db"
+
+    @property
+    def external_db(self) -> Path:
+        return self.home / "stores" / "external.db"
+
     def start(self) -> None:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.graph_db.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
         self.broker.start()
         self.server.start()
@@ -103,11 +133,38 @@ class Stack:
         _log(f"stack up in {time.monotonic() - t0:.0f} s under {self.home}")
 
     def stop(self) -> None:
-        for stop in (self.cluster.stop, self.server.stop, self.broker.stop):
+        for stop in (self.cluster.stop, self.reap_orphan_workers, self.server.stop, self.broker.stop):
             try:
                 stop()
             except Exception as e:  # keep stopping the rest
                 _log(f"stop: {e}")
+
+    def reap_orphan_workers(self) -> None:
+        """Stop the Python workers a SIGKILLed task manager left behind. Such a worker (and the
+        `pyflink-udf-runner.sh` shell and `tee` that log it to this stack's `flink-python-udf-boot.log`)
+        outlives its task manager, holding ~200 MiB, until it is stopped; found by that `tee`'s argument."""
+        import psutil
+
+        home = str(self.home.resolve())
+        reaped: list[int] = []
+        for p in psutil.process_iter(["pid", "cmdline"]):
+            cmd = p.info.get("cmdline") or []
+            if not (len(cmd) >= 2 and cmd[0].endswith("tee") and cmd[-1].startswith(home)):
+                continue
+            if not cmd[-1].endswith("flink-python-udf-boot.log"):
+                continue
+            try:
+                runner = p.parent()
+                if runner is None or "pyflink-udf-runner" not in " ".join(runner.cmdline()):
+                    continue
+                for child in runner.children():
+                    if child.pid != p.pid:
+                        child.terminate()
+                        reaped.append(child.pid)
+            except psutil.Error:
+                continue
+        if reaped:
+            _log(f"stopped {len(reaped)} Python workers left by killed task managers: {reaped}")
 
 
 # ------------------------------------------------------------------------------------------------ Kafka
@@ -348,6 +405,9 @@ def job_config(stack: Stack, topic: str, extra: Iterable[str] = ()) -> JobConfig
 class Run:
     """One scenario's job on the stack: its batch, its topics, its job id, and the accounting at the end."""
 
+    job = JOB
+    left_label = "users still present"  # what remaining() holds, for messages
+
     def __init__(self, stack: Stack, name: str, batch: Batch, rate: float, extra: Iterable[str] = ()) -> None:
         from cokreat_jobs.core.runner import submit_job
 
@@ -357,6 +417,10 @@ class Run:
         self.rest = FlinkRest(stack.cluster.rest_url)
         self.seq0 = self._last_seq()
         stack.sandbox.seed(users=batch.users)
+        self._launch(submit_job, batch.records, rate)
+
+    def _launch(self, submit: Callable[..., str], records: list[tuple[bytes, bytes]], rate: float) -> None:
+        stack = self.stack
         # the topic exists before the job starts (2 partitions, so both source readers get records)
         from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -364,10 +428,10 @@ class Run:
         for f in admin.create_topics([NewTopic(self.topic, 2, 1)]).values():
             f.result(30)
         t0 = time.monotonic()
-        self.jid = submit_job(JOB, self.cfg, stack.cluster.address)
+        self.jid = submit(self.job, self.cfg, stack.cluster.address)
         self._wait_running(180)
-        _log(f"{name}: job {self.jid} running after {time.monotonic() - t0:.0f} s")
-        self.producer = RateProducer(stack.broker.bootstrap, self.topic, batch.records, rate)
+        _log(f"{self.name}: job {self.jid} running after {time.monotonic() - t0:.0f} s")
+        self.producer = RateProducer(stack.broker.bootstrap, self.topic, records, rate)
         self.failed = TopicReader(stack.broker.bootstrap, f"{self.topic}.failed")
 
     def _last_seq(self) -> int:
@@ -411,6 +475,10 @@ class Run:
     def requests(self) -> list[dict[str, Any]]:
         mine = f"/program/v1/user/{self.name_prefix}"
         return [r for r in self.stack.sandbox.requests(since=self.seq0) if r["path"].startswith(mine)]
+
+    def effect_requests(self) -> list[dict[str, Any]]:
+        """The requests that are the job's effects (for recovery times): user-delete's deletes."""
+        return self.requests()
 
     @property
     def name_prefix(self) -> str:
@@ -507,24 +575,46 @@ class Run:
 # -------------------------------------------------------------------------------------- data protection
 
 
-def protection_check(stack: Stack, user_ids: list[str], failed: list[dict[str, Any]]) -> dict[str, Any]:
-    """No user id in any job log line; no seeded secret in any log line or failed-topic record."""
+def python_worker_logs(stack: Stack) -> list[Path]:
+    """The Python workers' own logs: PyFlink starts each worker in `<io.tmp.dirs>/python-dist-<uuid>/` and
+    sends its stdout/stderr (our JSON log lines among them) to `flink-python-udf-boot.log` there; the
+    directory goes away when the worker's environment is closed (job cancelled), so it is read while the job
+    runs. A killed task manager leaves its workers' directories behind."""
+    home = stack.cluster.home
+    return sorted(p for p in home.rglob("flink-python-udf-boot.log") if p.is_file()) if home.exists() else []
+
+
+def protection_check(
+    stack: Stack,
+    user_ids: list[str],
+    failed: list[dict[str, Any]],
+    markers: Iterable[bytes] = (b"user-delete success", b"user-delete failed"),
+) -> dict[str, Any]:
+    """No user id in any job log line; no seeded secret in any log line or failed-topic record. The logs are
+    the cluster's log dir (job manager, task managers, their .out files) and the Python workers' own logs.
+    `markers`: a line holding one of them shows the job logged an event (so the check is not vacuous)."""
     problems: list[str] = []
     secrets = [SEEDED_SECRET, "chaosSAkey4d2b8e"]
     ids = {u.encode() for u in user_ids}
+    marks = tuple(markers)
     lines = 0
     evidence = 0  # lines that show the job did log its events (so the check is not vacuous)
-    for f in sorted(stack.cluster.log_dir.glob("*")):
+    workers = python_worker_logs(stack)
+    for f in sorted(stack.cluster.log_dir.glob("*")) + workers:
         if not f.is_file():
             continue
-        for line in f.read_bytes().splitlines():
+        try:
+            data = f.read_bytes()
+        except OSError:  # a worker's directory removed under us
+            continue
+        for line in data.splitlines():
             lines += 1
-            if b"user-delete success" in line or b"user-delete failed" in line:
+            if any(m in line for m in marks):
                 evidence += 1
             for s in secrets:
                 if s.encode() in line:
                     problems.append(f"secret in {f.name}: {line[:160]!r}")
-            if b"-u0" in line:
+            if ids and b"-u0" in line:
                 for u in ids:
                     if u in line:
                         problems.append(f"user id in {f.name}: {line[:160]!r}")
@@ -536,7 +626,12 @@ def protection_check(stack: Stack, user_ids: list[str], failed: list[dict[str, A
         for s in secrets:
             if s in text:
                 problems.append(f"secret in a failed-topic record: {text[:160]}")
-    return {"log_lines": lines, "job_event_lines": evidence, "problems": problems[:10]}
+    return {
+        "log_lines": lines,
+        "job_event_lines": evidence,
+        "worker_logs": len(workers),
+        "problems": problems[:10],
+    }
 
 
 # ------------------------------------------------------------------------------------------- memory
@@ -606,7 +701,7 @@ def _start(
 
 
 def _new_effect_after(run: Run, since_ms: int) -> int | None:
-    ts = [r["ts_ms"] for r in run.requests() if r["ts_ms"] >= since_ms]
+    ts = [r["ts_ms"] for r in run.effect_requests() if r["ts_ms"] >= since_ms]
     return min(ts) if ts else None
 
 
@@ -617,9 +712,14 @@ def scenario_tm_kill(stack: Stack, short: bool, events: int | None) -> Result:
     # the batch must outlast every kill and its recovery (~25 s each), so the last kill still meets a backlog
     rate = 40.0 if short else min(50.0, n / (kills * 30 + 15))
     run = _start(stack, "tm-kill", n, rate)
+    return tm_kill(stack, res, run, n, kills)
+
+
+def tm_kill(stack: Stack, res: Result, run: Run, n: int, kills: int) -> Result:
+    """Produce the run's batch; SIGKILL a task manager `kills` times spread over it (restarting it each
+    time), timing each recovery; wait for the batch to drain; account. Cancels the run."""
     try:
         run.producer.start()
-        duration = n / rate
         res.fault["kills"] = []
         for k in range(kills):
             # spread the kills over the production window, each after the previous recovery
@@ -687,7 +787,6 @@ def scenario_tm_kill(stack: Stack, short: bool, events: int | None) -> Result:
                 res.recovery_s.append(round(recovery, 1))
             else:
                 res.problems.append(f"kill {k + 1}: no new effect after the restart")
-        del duration
         run.wait_drained(600)
         run.account(res)
     finally:
@@ -711,6 +810,11 @@ def scenario_broker_bounce(stack: Stack, short: bool, events: int | None) -> Res
     rate = 40.0 if short else 50.0
     down_s = 5 if short else 15
     run = _start(stack, "broker-bounce", n, rate)
+    return broker_bounce(stack, res, run, n, down_s)
+
+
+def broker_bounce(stack: Stack, res: Result, run: Run, n: int, down_s: float) -> Result:
+    """Stop the broker a third into the batch for `down_s`, start it on the same port and data; account."""
     try:
         run.producer.start()
         while run.producer.sent < n / 3 and run.producer.is_alive():
@@ -737,8 +841,6 @@ def scenario_broker_bounce(stack: Stack, short: bool, events: int | None) -> Res
 
 
 def scenario_service_storm(stack: Stack, short: bool, events: int | None) -> Result:
-    from cokreat_jobs.replay import replay
-
     res = Result("service-storm", short)
     storm_s = 10 if short else 60
     rate = 30.0 if short else 40.0
@@ -751,18 +853,45 @@ def scenario_service_storm(stack: Stack, short: bool, events: int | None) -> Res
         rate,
         ["http.read_timeout_ms=2000", "http.retry.max_attempts=3", "http.retry.backoff_ms=100"],
     )
+    return service_storm(stack, res, run, storm_s, [("DELETE", DELETE_GLOB)], [DELETE_GLOB])
+
+
+def storm_rules(method: str | None, path: str) -> list[dict[str, Any]]:
+    """The storm on one method/path: 16% 503, 17% 504 (33% 5xx), 5% hang, 5% +800 ms latency spikes."""
+    on: dict[str, Any] = {"path": path, **({"method": method} if method else {})}
+    return [
+        {**on, "hang": True, "rate": 0.05},
+        {**on, "status": 503, "rate": 0.16},
+        {**on, "status": 504, "rate": 0.17},
+        {**on, "latency_ms": 800, "rate": 0.05},  # latency spikes
+    ]
+
+
+def service_storm(
+    stack: Stack,
+    res: Result,
+    run: Run,
+    storm_s: float,
+    targets: list[tuple[str | None, str]],
+    steady: list[str],
+) -> Result:
+    """Storm the (method, path glob) `targets` for `storm_s` while the batch flows, then back to the
+    steady 20 ms latency on the `steady` globs; wait for the drain; `replay` the failed topic until every
+    event has its effect; account. Cancels the run."""
+    from cokreat_jobs.replay import replay
+
     try:
         run.producer.start()
         time.sleep(1)
         seq_storm = run._last_seq()
         sb = stack.sandbox
-        sb.add_fault(method="DELETE", path=DELETE_GLOB, hang=True, rate=0.05)
-        sb.add_fault(method="DELETE", path=DELETE_GLOB, status=503, rate=0.16)
-        sb.add_fault(method="DELETE", path=DELETE_GLOB, status=504, rate=0.17)
-        sb.add_fault(method="DELETE", path=DELETE_GLOB, latency_ms=800, rate=0.05)  # latency spikes
+        for method, path in targets:
+            for rule in storm_rules(method, path):
+                sb.add_fault(**rule)
         time.sleep(storm_s)
         sb.clear_faults()
-        sb.add_fault(path=DELETE_GLOB, latency_ms=20)
+        for path in steady:
+            sb.add_fault(path=path, latency_ms=20)
         storm = [r for r in run.requests() if r["seq"] > seq_storm]
         statuses = Counter(r["status"] for r in storm)
         res.fault = {"storm_s": storm_s, "requests": len(storm), "statuses": dict(statuses)}
@@ -775,7 +904,7 @@ def scenario_service_storm(stack: Stack, short: bool, events: int | None) -> Res
         for _ in range(4):
             if not run.remaining():
                 break
-            rep = replay(JOB, run.cfg, idle_timeout=5, max_wait=120)
+            rep = replay(run.job, run.cfg, idle_timeout=5, max_wait=120)
             moved += rep.moved
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline and run.remaining():
@@ -784,7 +913,7 @@ def scenario_service_storm(stack: Stack, short: bool, events: int | None) -> Res
         run.account(res)
         left = run.remaining()
         if left:
-            res.problems.append(f"{len(left)} users still present after replay")
+            res.problems.append(f"{len(left)} {run.left_label} after replay")
         # after replay, the failed ones are home: lost is judged on the final state
         res.lost = len(left)
     finally:
@@ -885,6 +1014,18 @@ RUNNERS: dict[str, Callable[[Stack, bool, int | None], Result]] = {
     "poison": scenario_poison,
     "soak": scenario_soak,
 }
+
+
+def _content_runner(name: str) -> Callable[[Stack, bool, int | None], Result]:
+    def run(stack: Stack, short: bool, events: int | None) -> Result:
+        from cokreat_jobs.chaos_jobs import run_scenario
+
+        return run_scenario(name, stack, short, events)
+
+    return run
+
+
+RUNNERS.update({name: _content_runner(name) for name in CONTENT_SCENARIOS})
 
 
 def run_scenarios(
