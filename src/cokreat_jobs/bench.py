@@ -138,9 +138,55 @@ def _content_auto_creator() -> Scenario:
     )
 
 
+def _auto_creator_v2() -> Scenario:
+    """Approved question sets of 10 questions each, imported and linked into one course unit."""
+    from cokreat_jobs.jobs.auto_creator_v2.samples import import_event, question_set
+
+    state: dict[str, str] = {}
+    course, unit = "do_bench_course", "do_bench_course_u1"
+
+    def overrides(endpoints: dict[str, Any], topic: str) -> list[str]:
+        state["url"] = endpoints["sandbox"]
+        return []
+
+    def seed(sandbox: SandboxClient, keys: list[str]) -> None:
+        sandbox.seed(collections=[{"identifier": course, "name": "Bench", "channel": "ch1", "units": [unit]}])
+        for i in range(0, len(keys), 50):
+            sandbox.seed(source_objects=[question_set(k, QUESTIONS_PER_SET)[0] for k in keys[i : i + 50]])
+
+    def event(key: str) -> bytes:
+        return json.dumps(
+            import_event(state["url"], key, collection=[{"identifier": course, "unitId": unit}])
+        ).encode()
+
+    def effect_of(req: dict[str, Any]) -> str | None:
+        # the last effect of an import is its link into the unit
+        if req["method"] == "PATCH" and req["status"] == 200 and req["path"].endswith("/hierarchy/add"):
+            body = req.get("body") if isinstance(req.get("body"), dict) else {}
+            children = (body.get("request") or {}).get("children") or []
+            return str(children[0]) if children else None
+        return None
+
+    # the reference: one event in flight, a fixed 5 s before each link
+    return Scenario(
+        "auto-creator-v2",
+        seed,
+        event,
+        effect_of,
+        reference_overrides=["auto_creator_v2.link_delay_ms=5000"],
+        overrides=overrides,
+        # over 5 s an event at the reference's pace: 16 give a steady rate in about a minute and a half
+        reference_events=16,
+        default_events=1000,
+    )
+
+
+QUESTIONS_PER_SET = 10
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "user-delete": _user_delete,
     "content-auto-creator": _content_auto_creator,
+    "auto-creator-v2": _auto_creator_v2,
 }
 
 
@@ -160,6 +206,8 @@ class Measurement:
     # where the machine's CPU went during the run: the sandbox and the broker share the job's two cores
     sandbox_cpu_s_per_1000: float = 0.0
     broker_cpu_s_per_1000: float = 0.0
+    # of the job's CPU, what its JVM used (the rest is the Python side: client process and workers)
+    jvm_cpu_s_per_1000: float = 0.0
     counters: dict[str, int] = field(default_factory=dict)
 
 
@@ -200,6 +248,105 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
+class WorkerProfiler:
+    """py-spy sampling of the job's Python workers (where its CPU goes) while a measurement runs.
+
+    On the MiniCluster PyFlink runs the Python workers in loopback mode, as threads of the job's own Python
+    process (the `beam_boot` child only asks it to start them), so that process is sampled; on a cluster
+    the workers are separate `beam_boot` processes.
+
+    py-spy reads the workers' stacks from outside (no change to the job); `--nonblocking` so the sampled
+    process is never paused. Writes the collapsed stacks and a summary of where the samples fell.
+    """
+
+    def __init__(self, root_pid: int, out: Path) -> None:
+        self.root_pid = root_pid
+        self.out = out
+        self.procs: list[Any] = []
+
+    def start(self, timeout: float = 60.0) -> None:
+        import subprocess
+
+        deadline = time.monotonic() + timeout
+        workers: list[int] = []
+        while not workers and time.monotonic() < deadline:
+            workers = [p.pid for p in _tree(self.root_pid) if _is_python_worker(p)]
+            time.sleep(0.5)
+        workers.append(self.root_pid)
+        spy = Path(sys.executable).parent / "py-spy"
+        for pid in workers:
+            raw = self.out.with_name(f"{self.out.stem}-{pid}.collapsed")
+            self.procs.append(
+                (
+                    raw,
+                    subprocess.Popen(
+                        [
+                            str(spy),
+                            "record",
+                            "--pid",
+                            str(pid),
+                            "--format",
+                            "raw",
+                            "--rate",
+                            "200",
+                            "--nonblocking",
+                            "--threads",
+                            "-o",
+                            str(raw),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    ),
+                )
+            )
+
+    def stop(self) -> str:
+        import signal
+
+        stacks: dict[str, int] = {}
+        for raw, proc in self.procs:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except Exception:
+                proc.kill()
+            if raw.exists():
+                for line in raw.read_text().splitlines():
+                    stack, _, n = line.rpartition(" ")
+                    if stack and n.isdigit():
+                        stacks[stack] = stacks.get(stack, 0) + int(n)
+        text = profile_summary(stacks)
+        self.out.write_text(text)
+        return text
+
+
+def _is_python_worker(p: psutil.Process) -> bool:
+    try:
+        cmd = " ".join(p.cmdline())
+    except psutil.Error:
+        return False
+    return "python" in cmd and ("beam_boot" in cmd or "fn_execution" in cmd)
+
+
+def profile_summary(stacks: dict[str, int], top: int = 30) -> str:
+    """Share of samples per function: self (the frame on top) and inclusive (anywhere on the stack)."""
+    total = sum(stacks.values()) or 1
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    for stack, n in stacks.items():
+        frames = [f for f in stack.split(";") if f]
+        if not frames:
+            continue
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for f in set(frames[1:]):  # the first frame is the thread
+            incl[f] = incl.get(f, 0) + n
+    lines = [f"{total} samples over the Python workers' threads (idle included)", "", "self:"]
+    lines += [f"{n / total:6.1%}  {f}" for f, n in sorted(own.items(), key=lambda x: -x[1])[:top]]
+    lines += ["", "inclusive:"]
+    lines += [f"{n / total:6.1%}  {f}" for f, n in sorted(incl.items(), key=lambda x: -x[1])[:top]]
+    return "\n".join(lines) + "\n"
+
+
 def measure(
     scenario: Scenario,
     endpoints: dict[str, Any],
@@ -210,6 +357,7 @@ def measure(
     extra: list[str],
     workdir: Path,
     console: Console,
+    profile: Path | None = None,
 ) -> Measurement:
     sandbox = SandboxClient(endpoints["sandbox"], timeout=120)
     run_id = uuid.uuid4().hex[:8]
@@ -241,6 +389,8 @@ def measure(
         assert run.proc is not None
         procs = _tree(run.proc.pid)
         cpu0 = _cpu_s(procs)
+        jvm = [p for p in procs if p.name() == "java"]
+        jvm_cpu0 = _cpu_s(jvm)
         stack_pids = json.loads(layout().pids.read_text())
         servers = {name: _tree(int(pid)) for name, pid in stack_pids.items()}
         servers_cpu0 = {name: _cpu_s(p) for name, p in servers.items()}
@@ -251,6 +401,9 @@ def measure(
                 produced_ms[k] = time.time() * 1000
                 yield (k.encode(), scenario.event(k))
 
+        profiler = WorkerProfiler(run.proc.pid, profile) if profile else None
+        if profiler:
+            profiler.start()
         t0 = time.time() * 1000
         produce_records(endpoints["kafka"], topic, records())
         peak = [0.0]
@@ -260,9 +413,13 @@ def measure(
 
         m.counters = run.wait_for_total(n, timeout=max(600.0, n / 5), on_progress=sample)
         m.cpu_s_per_1000 = (_cpu_s(_tree(run.proc.pid)) - cpu0) / n * 1000
+        m.jvm_cpu_s_per_1000 = (_cpu_s(jvm) - jvm_cpu0) / n * 1000
         m.sandbox_cpu_s_per_1000 = (_cpu_s(servers["sandbox"]) - servers_cpu0["sandbox"]) / n * 1000
         m.broker_cpu_s_per_1000 = (_cpu_s(servers["kafka"]) - servers_cpu0["kafka"]) / n * 1000
         m.peak_rss_mb = peak[0]
+        if profiler:
+            profiler.stop()
+            console.print(f"profile of the Python workers: {profile}")
     finally:
         run.stop()
         sandbox.clear_faults()
@@ -281,7 +438,7 @@ def measure(
     m.p50_ms, m.p95_ms, m.p99_ms = (_percentile(lat, q) for q in (50, 95, 99))
     console.print(
         f"{label:28} {m.events_per_s:9.1f} events/s  p50 {m.p50_ms:7.0f} ms  p95 {m.p95_ms:7.0f} ms"
-        f"  p99 {m.p99_ms:7.0f} ms  cpu {m.cpu_s_per_1000:5.2f} s/1000 "
+        f"  p99 {m.p99_ms:7.0f} ms  cpu {m.cpu_s_per_1000:5.2f} s/1000 (jvm {m.jvm_cpu_s_per_1000:4.2f}) "
         f"(sandbox {m.sandbox_cpu_s_per_1000:4.2f}, "
         f"broker {m.broker_cpu_s_per_1000:4.2f})  rss {m.peak_rss_mb:6.0f} MB"
     )
@@ -305,6 +462,7 @@ def run_bench(
     quick: bool,
     out_dir: Path,
     capacities: tuple[int, ...] = (1, 8, 32, 128),
+    profile: bool = False,
 ) -> dict[str, Any]:
     console = Console()
     stack_root = Path(tempfile.mkdtemp(prefix="cokreat-bench-"))
@@ -316,9 +474,12 @@ def run_bench(
         for job in jobs:
             scenario = SCENARIOS[job]()
             n = events or (1000 if quick else scenario.default_events)
-            n_ref = min(n, 200 if quick else scenario.reference_events)
+            n_ref = min(n, scenario.reference_events, 200 if quick else scenario.reference_events)
             console.rule(f"[bold]{job}: {n} events, {api_latency_ms} ms per API call")
-            ours = measure(scenario, endpoints, n, api_latency_ms, 100, "ours", [], workdir, console)
+            prof = out_dir / f"profile-{job}.txt" if profile else None
+            if prof:
+                out_dir.mkdir(parents=True, exist_ok=True)
+            ours = measure(scenario, endpoints, n, api_latency_ms, 100, "ours", [], workdir, console, prof)
             ref = measure(
                 scenario,
                 endpoints,
@@ -341,6 +502,7 @@ def run_bench(
                 "p95_ms": round(ours.p95_ms),
                 "p99_ms": round(ours.p99_ms),
                 "cpu_s_per_1000": round(ours.cpu_s_per_1000, 2),
+                "jvm_cpu_s_per_1000": round(ours.jvm_cpu_s_per_1000, 2),
                 "sandbox_cpu_s_per_1000": round(ours.sandbox_cpu_s_per_1000, 2),
                 "broker_cpu_s_per_1000": round(ours.broker_cpu_s_per_1000, 2),
                 "peak_rss_mb": round(ours.peak_rss_mb),

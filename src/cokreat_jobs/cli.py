@@ -234,21 +234,26 @@ def replay(job: str, idle_timeout: float, config_file: str | None, overrides: tu
 @click.argument("jobs", nargs=-1)
 @click.option("--events", type=int, default=None, help="Events per run (default 10000; 1000 with --quick).")
 @click.option("--api-latency-ms", type=int, default=20, show_default=True, help="Sandbox latency per call.")
-@click.option("--quick", is_flag=True, help="user-delete only, ours against the reference, small batch.")
+@click.option(
+    "--quick", is_flag=True, help="Ours against the reference, small batch (user-delete unless JOBS named)."
+)
 @click.option(
     "--out", "out_dir", type=click.Path(file_okay=False), default="bench/results", show_default=True
 )
-def bench(jobs: tuple[str, ...], events: int | None, api_latency_ms: int, quick: bool, out_dir: str) -> None:
+@click.option("--profile", is_flag=True, help="py-spy the Python workers during 'ours': OUT/profile-JOB.txt.")
+def bench(
+    jobs: tuple[str, ...], events: int | None, api_latency_ms: int, quick: bool, out_dir: str, profile: bool
+) -> None:
     """Throughput and latency of each job against the reference discipline, in one run."""
     from cokreat_jobs.bench import SCENARIOS, run_bench, summary
 
-    chosen = ["user-delete"] if quick else (list(jobs) or list(SCENARIOS))
+    chosen = list(jobs) or (["user-delete"] if quick else list(SCENARIOS))
     unknown = [j for j in chosen if j not in SCENARIOS]
     if unknown:
         raise click.UsageError(
             f"no benchmark scenario for {', '.join(unknown)}; have: {', '.join(SCENARIOS)}"
         )
-    results = run_bench(chosen, events, api_latency_ms, quick, Path(out_dir))
+    results = run_bench(chosen, events, api_latency_ms, quick, Path(out_dir), profile=profile)
     click.echo(summary(results))
 
 

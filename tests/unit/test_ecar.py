@@ -118,6 +118,27 @@ def test_zip_bomb_with_understated_sizes(tmp_path: Path) -> None:
     assert not out.exists() or out.stat().st_size <= LIMITS.max_expanded_bytes
 
 
+def test_members_only_written_but_every_entry_checked(tmp_path: Path) -> None:
+    """auto-creator-v2 writes only what it reads; the rest is still validated and expanded (to nothing)."""
+    members = frozenset({"manifest.json", "hierarchy.json"})
+    path = write(tmp_path, [("hierarchy.json", '{"questionset": {}}'), ("assets/a.txt", b"hello")])
+    ecar = extract_ecar(path, tmp_path / "out", LIMITS, members)
+    assert sorted(ecar.files) == ["hierarchy.json", "manifest.json"]
+    assert ecar.hierarchy_root("questionset") == {}
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["hierarchy.json", "manifest.json"]
+    # a bomb, a zip-slip entry and a symlink among the assets are refused all the same
+    bomb = write(tmp_path, [("assets/big.bin", b"\x00" * 2_000_000)])
+    with pytest.raises(PermanentError, match="over the limit"):
+        extract_ecar(bomb, tmp_path / "out2", LIMITS, members)
+    slip = write(tmp_path, [("assets/../../x.txt", b"x")])
+    with pytest.raises(PermanentError, match="zip-slip"):
+        extract_ecar(slip, tmp_path / "out3", LIMITS, members)
+    link = zipfile.ZipInfo("assets/link")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    with pytest.raises(PermanentError, match="symbolic link"):
+        extract_ecar(write(tmp_path, [(link, b"/etc/passwd")]), tmp_path / "out4", LIMITS, members)
+
+
 def test_zip_bomb_by_entry_count(tmp_path: Path) -> None:
     path = write(tmp_path, [(f"f{i}", b"") for i in range(60)])
     with pytest.raises(PermanentError, match="entries"):

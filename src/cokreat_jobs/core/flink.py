@@ -95,6 +95,11 @@ class JobDefinition:
     # Metric names are configurable so dashboards built on the Scala jobs keep working.
     metric_prefix_key: str = "metrics"
     next_stage: NextStage | None = None
+    # False: no key_by; the async operator reads the Kafka rows directly (one Python operator, each record
+    # crosses the JVM/Python boundary once). Events of one key then stay in order only as far as Kafka keeps
+    # them: a key's records share a partition when the producer keys them, and the per-key lock orders them
+    # within a subtask. For jobs whose effects for one key commute (user-delete: deleting a user twice).
+    keyed: bool = True
 
 
 def metric_names(cfg: JobConfig) -> dict[str, str]:
@@ -169,26 +174,33 @@ class _FlinkCounters:
         return lambda: int(self._service_stats.get(name, {}).get(stat, 0))
 
 
+def parse_and_key(
+    job: JobDefinition, max_record_bytes: int, row: Row
+) -> tuple[str, str, str, dict[str, Any] | None]:
+    """Raw Kafka record -> (key, kind, payload, event). Malformed input becomes its failed-topic record."""
+    raw = bytes(row[0]) if row[0] is not None else b""
+    try:
+        event = parse_record(raw, max_record_bytes)
+    except MalformedEvent as e:
+        record = malformed_record(raw, job.name, str(e), row[1], row[2], row[3])
+        return ("", MALFORMED, orjson.dumps(record).decode(), None)
+    try:
+        key = job.key_of(event)
+    except Exception:  # a key we cannot read is the processor's to report, in order with nothing
+        key = ""
+    # The event travels as text: re-parsing with orjson is cheaper than pickling a dict.
+    return (key, EVENT, raw.decode("utf-8"), event)
+
+
 class ParseAndKey(MapFunction):
-    """Raw Kafka record -> (key, kind, payload). Malformed input becomes its failed-topic record here."""
+    """Raw Kafka record -> (key, kind, payload), before the key_by of a keyed job."""
 
     def __init__(self, job: JobDefinition, max_record_bytes: int) -> None:
         self._job = job
         self._max = max_record_bytes
 
     def map(self, row: Row) -> tuple[str, str, str]:
-        raw = bytes(row[0]) if row[0] is not None else b""
-        try:
-            event = parse_record(raw, self._max)
-        except MalformedEvent as e:
-            record = malformed_record(raw, self._job.name, str(e), row[1], row[2], row[3])
-            return ("", MALFORMED, orjson.dumps(record).decode())
-        try:
-            key = self._job.key_of(event)
-        except Exception:  # a key we cannot read is the processor's to report, in order with nothing
-            key = ""
-        # The event travels as text: re-parsing with orjson is cheaper than pickling a dict.
-        return (key, EVENT, raw.decode("utf-8"))
+        return parse_and_key(self._job, self._max, row)[:3]
 
 
 class ProcessEvents(AsyncFunction):
@@ -201,6 +213,11 @@ class ProcessEvents(AsyncFunction):
         self._stage = stage
         # A first stage with a next stage emits (key, kind, payload) tuples: failed records and requests.
         self._tagged = stage is None and job.next_stage is not None
+        # An unkeyed job's first stage takes the Kafka rows as they come and parses them itself.
+        self._raw = stage is None and not job.keyed
+        self._max_record_bytes = int(
+            JobConfig(config, job=job.name).get_int("kafka.max_record_bytes", 1024 * 1024)
+        )
         self._processor: Processor | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -220,20 +237,25 @@ class ProcessEvents(AsyncFunction):
         return self._processor
 
     async def async_invoke(self, value: Row) -> list[Any]:
-        key, kind, payload = value[1]
+        if self._raw:
+            key, kind, payload, event = parse_and_key(self._job, self._max_record_bytes, value)
+        else:
+            key, kind, payload = value[1]
+            event = None
         if self._stage is None:
             self._metrics.inc("total")
         self._metrics.in_flight += 1
         try:
-            return await self._invoke(key, kind, payload)
+            return await self._invoke(key, kind, payload, event)
         finally:
             self._metrics.in_flight -= 1
 
-    async def _invoke(self, key: str, kind: str, payload: str) -> list[Any]:
+    async def _invoke(self, key: str, kind: str, payload: str, event: dict[str, Any] | None) -> list[Any]:
         if kind == MALFORMED:
             self._metrics.inc("failed")
             return [self._failed_out(payload)]
-        event = orjson.loads(payload)
+        if event is None:
+            event = orjson.loads(payload)
         if not key:
             return await self._run(event)
         lock = self._locks.get(key)
@@ -394,22 +416,25 @@ def build_pipeline(
     )
     records = t_env.to_data_stream(t_env.from_path(source_table))
 
-    parsed = (
-        records.map(
-            ParseAndKey(job, cfg.get_int("kafka.max_record_bytes", 1024 * 1024)),
-            output_type=Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()]),
+    if job.keyed:
+        parsed = (
+            records.map(
+                ParseAndKey(job, cfg.get_int("kafka.max_record_bytes", 1024 * 1024)),
+                output_type=Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()]),
+            )
+            .name("parse")
+            .uid(f"{job.name}-parse")
         )
-        .name("parse")
-        .uid(f"{job.name}-parse")
-    )
-    keyed = parsed.key_by(_key, key_type=Types.STRING())
+        first_input = parsed.key_by(_key, key_type=Types.STRING())
+    else:
+        first_input = records  # the async operator parses: see JobDefinition.keyed
     tuple_type = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])
     capacity = cfg.get_int("task.async.capacity", 100)
     # Operator timeout 0: PyFlink starts an OS timer thread per element otherwise (halves throughput);
     # every call inside the processor carries its own deadline instead.
     processed = (
         AsyncDataStream.unordered_wait(
-            keyed,
+            first_input,
             ProcessEvents(job, cfg.as_dict()),
             Time.milliseconds(0),
             capacity,
@@ -447,7 +472,12 @@ def build_pipeline(
             .union(failed_next)
         )
 
-    sink = (
+    failed.sink_to(_failed_sink(cfg, brokers)).name("failed-topic").uid(f"{job.name}-failed-sink")
+    return env
+
+
+def _failed_sink(cfg: JobConfig, brokers: str) -> KafkaSink:
+    return (
         KafkaSink.builder()
         .set_bootstrap_servers(brokers)
         .set_record_serializer(
@@ -460,8 +490,6 @@ def build_pipeline(
         .set_property("max.request.size", str(8 * 1024 * 1024))
         .build()
     )
-    failed.sink_to(sink).name("failed-topic").uid(f"{job.name}-failed-sink")
-    return env
 
 
 def _key(t: tuple[str, str, str]) -> str:
