@@ -48,6 +48,8 @@ class Scenario:
     # the reference discipline is slow: enough events for a steady rate, few enough to finish in minutes
     reference_events: int = 1000
     default_events: int = 10000
+    # events per point of the capacity curve: enough for a steady rate at that capacity
+    curve_events: Callable[[int], int] = lambda cap: max(200, cap * 40)
 
 
 def _user_delete() -> Scenario:
@@ -143,18 +145,29 @@ def _auto_creator_v2() -> Scenario:
     from cokreat_jobs.jobs.auto_creator_v2.samples import import_event, question_set
 
     state: dict[str, str] = {}
-    course, unit = "do_bench_course", "do_bench_course_u1"
+
+    def unit_of(key: str) -> tuple[str, str]:
+        # a course per 10 sets, 2 units each: hierarchies as small as real ones, not one unit of thousands
+        n = int(key.rsplit("-", 1)[1])
+        course = f"{key.rsplit('-', 1)[0]}-course{n // 10}"
+        return course, f"{course}_u{n % 2}"
 
     def overrides(endpoints: dict[str, Any], topic: str) -> list[str]:
         state["url"] = endpoints["sandbox"]
         return []
 
     def seed(sandbox: SandboxClient, keys: list[str]) -> None:
-        sandbox.seed(collections=[{"identifier": course, "name": "Bench", "channel": "ch1", "units": [unit]}])
+        courses = sorted({unit_of(k)[0] for k in keys})
+        collections = [
+            {"identifier": c, "name": c, "channel": "ch1", "units": [f"{c}_u0", f"{c}_u1"]} for c in courses
+        ]
+        for i in range(0, len(collections), 200):
+            sandbox.seed(collections=collections[i : i + 200])
         for i in range(0, len(keys), 50):
             sandbox.seed(source_objects=[question_set(k, QUESTIONS_PER_SET)[0] for k in keys[i : i + 50]])
 
     def event(key: str) -> bytes:
+        course, unit = unit_of(key)
         return json.dumps(
             import_event(state["url"], key, collection=[{"identifier": course, "unitId": unit}])
         ).encode()
@@ -177,7 +190,9 @@ def _auto_creator_v2() -> Scenario:
         overrides=overrides,
         # over 5 s an event at the reference's pace: 16 give a steady rate in about a minute and a half
         reference_events=16,
-        default_events=1000,
+        default_events=600,
+        # a set is ~60 calls: fewer events give a steady rate
+        curve_events=lambda cap: max(40, cap * 10),
     )
 
 
@@ -463,6 +478,7 @@ def run_bench(
     out_dir: Path,
     capacities: tuple[int, ...] = (1, 8, 32, 128),
     profile: bool = False,
+    overrides: list[str] | None = None,
 ) -> dict[str, Any]:
     console = Console()
     stack_root = Path(tempfile.mkdtemp(prefix="cokreat-bench-"))
@@ -479,7 +495,8 @@ def run_bench(
             prof = out_dir / f"profile-{job}.txt" if profile else None
             if prof:
                 out_dir.mkdir(parents=True, exist_ok=True)
-            ours = measure(scenario, endpoints, n, api_latency_ms, 100, "ours", [], workdir, console, prof)
+            tuned = list(overrides or [])  # ours, its ceiling and its curve; never the reference discipline
+            ours = measure(scenario, endpoints, n, api_latency_ms, 100, "ours", tuned, workdir, console, prof)
             ref = measure(
                 scenario,
                 endpoints,
@@ -509,18 +526,20 @@ def run_bench(
                 "reference_p50_ms": round(ref.p50_ms),
             }
             if not quick:
-                ceiling = measure(scenario, endpoints, n, 0, 100, "ceiling (0 ms API)", [], workdir, console)
+                ceiling = measure(
+                    scenario, endpoints, n, 0, 100, "ceiling (0 ms API)", tuned, workdir, console
+                )
                 entry["ceiling_events_per_s"] = round(ceiling.events_per_s, 1)
                 curve = []
                 for cap in capacities:
                     m = measure(
                         scenario,
                         endpoints,
-                        min(n, max(200, cap * 40)),
+                        min(n, scenario.curve_events(cap)),
                         api_latency_ms,
                         cap,
                         f"capacity {cap}",
-                        [],
+                        [o for o in tuned if not o.startswith("task.async.capacity=")],
                         workdir,
                         console,
                     )

@@ -241,8 +241,17 @@ def replay(job: str, idle_timeout: float, config_file: str | None, overrides: tu
     "--out", "out_dir", type=click.Path(file_okay=False), default="bench/results", show_default=True
 )
 @click.option("--profile", is_flag=True, help="py-spy the Python workers during 'ours': OUT/profile-JOB.txt.")
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Config for our runs (not the reference)."
+)
 def bench(
-    jobs: tuple[str, ...], events: int | None, api_latency_ms: int, quick: bool, out_dir: str, profile: bool
+    jobs: tuple[str, ...],
+    events: int | None,
+    api_latency_ms: int,
+    quick: bool,
+    out_dir: str,
+    profile: bool,
+    overrides: tuple[str, ...],
 ) -> None:
     """Throughput and latency of each job against the reference discipline, in one run."""
     from cokreat_jobs.bench import SCENARIOS, run_bench, summary
@@ -253,7 +262,9 @@ def bench(
         raise click.UsageError(
             f"no benchmark scenario for {', '.join(unknown)}; have: {', '.join(SCENARIOS)}"
         )
-    results = run_bench(chosen, events, api_latency_ms, quick, Path(out_dir), profile=profile)
+    results = run_bench(
+        chosen, events, api_latency_ms, quick, Path(out_dir), profile=profile, overrides=list(overrides)
+    )
     click.echo(summary(results))
 
 

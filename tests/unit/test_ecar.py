@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cokreat_jobs.core.download import Downloader, NetworkPolicy
-from cokreat_jobs.core.ecar import EcarLimits, build_ecar, extract_ecar, fetch_ecar
+from cokreat_jobs.core.ecar import EcarLimits, build_ecar, extract_ecar, fetch_ecar, read_ecar
 from cokreat_jobs.core.errors import PermanentError
 
 LIMITS = EcarLimits(max_download_bytes=10_000_000, max_expanded_bytes=1_000_000, max_entries=50)
@@ -118,25 +118,41 @@ def test_zip_bomb_with_understated_sizes(tmp_path: Path) -> None:
     assert not out.exists() or out.stat().st_size <= LIMITS.max_expanded_bytes
 
 
-def test_members_only_written_but_every_entry_checked(tmp_path: Path) -> None:
-    """auto-creator-v2 writes only what it reads; the rest is still validated and expanded (to nothing)."""
-    members = frozenset({"manifest.json", "hierarchy.json"})
+def test_read_ecar_writes_nothing_and_checks_every_entry(tmp_path: Path) -> None:
+    """auto-creator-v2 reads manifest and hierarchy in memory; the package is refused as extraction would."""
     path = write(tmp_path, [("hierarchy.json", '{"questionset": {}}'), ("assets/a.txt", b"hello")])
-    ecar = extract_ecar(path, tmp_path / "out", LIMITS, members)
-    assert sorted(ecar.files) == ["hierarchy.json", "manifest.json"]
+    before = sorted(tmp_path.rglob("*"))
+    ecar = read_ecar(path, LIMITS)
+    assert ecar.files == ["hierarchy.json", "manifest.json"] and ecar.item("do_1") == {"identifier": "do_1"}
     assert ecar.hierarchy_root("questionset") == {}
-    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["hierarchy.json", "manifest.json"]
-    # a bomb, a zip-slip entry and a symlink among the assets are refused all the same
-    bomb = write(tmp_path, [("assets/big.bin", b"\x00" * 2_000_000)])
-    with pytest.raises(PermanentError, match="over the limit"):
-        extract_ecar(bomb, tmp_path / "out2", LIMITS, members)
-    slip = write(tmp_path, [("assets/../../x.txt", b"x")])
-    with pytest.raises(PermanentError, match="zip-slip"):
-        extract_ecar(slip, tmp_path / "out3", LIMITS, members)
+    assert sorted(tmp_path.rglob("*")) == before
+    cases = {
+        "over the limit": [("assets/big.bin", b"\x00" * 2_000_000)],
+        "zip-slip": [("assets/../../x.txt", b"x")],
+        "absolute path": [("/etc/x", b"x")],
+        "entries": [(f"f{i}", b"") for i in range(60)],
+    }
+    for i, (why, entries) in enumerate(cases.items()):
+        sub = tmp_path / f"c{i}"
+        sub.mkdir()
+        with pytest.raises(PermanentError, match=why):
+            read_ecar(write(sub, entries), LIMITS)
     link = zipfile.ZipInfo("assets/link")
     link.external_attr = (stat.S_IFLNK | 0o777) << 16
     with pytest.raises(PermanentError, match="symbolic link"):
-        extract_ecar(write(tmp_path, [(link, b"/etc/passwd")]), tmp_path / "out4", LIMITS, members)
+        read_ecar(write(tmp_path / "c0", [(link, b"/etc/passwd")]), LIMITS)
+    (tmp_path / "bad.ecar").write_bytes(b"not a zip")
+    with pytest.raises(PermanentError, match="not a valid ECAR"):
+        read_ecar(tmp_path / "bad.ecar", LIMITS)
+    with pytest.raises(PermanentError, match="no manifest.json"):
+        read_ecar(_zip(tmp_path / "nomanifest.ecar", {"hierarchy.json": "{}"}), LIMITS)
+
+
+def _zip(path: Path, files: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return path
 
 
 def test_zip_bomb_by_entry_count(tmp_path: Path) -> None:

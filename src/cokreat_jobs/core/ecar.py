@@ -37,6 +37,7 @@ __all__ = [
     "build_ecar",
     "extract_ecar",
     "fetch_ecar",
+    "read_ecar",
     "manifest_item",
 ]
 
@@ -111,70 +112,82 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return bool(mode) and stat.S_ISLNK(mode)
 
 
-def extract_ecar(
-    archive: str | os.PathLike[str],
-    dest: str | os.PathLike[str],
-    limits: EcarLimits,
-    members: frozenset[str] | None = None,
-) -> ExtractedEcar:
-    """Extract ``archive`` into ``dest`` (blocking; see the module docstring for what is refused).
-
-    ``members``: write only these entries (e.g. the manifest and the hierarchy, all auto-creator-v2 reads);
-    every entry is still checked, and expanded (to nothing) so that understated sizes are caught. Writing and
-    then deleting a package's assets was a sixth of the job's CPU in the benchmark's profile.
-    """
-    target = Path(dest).resolve()
-    target.mkdir(parents=True, exist_ok=True)
+def _open_zip(archive: str | os.PathLike[str]) -> zipfile.ZipFile:
     try:
-        zf = zipfile.ZipFile(archive)
+        return zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise PermanentError(f"the package is not a valid ECAR (zip): {e}") from None
+
+
+def _checked_entries(zf: zipfile.ZipFile, limits: EcarLimits) -> list[tuple[zipfile.ZipInfo, str]]:
+    """Every entry with its safe relative path, or PermanentError for the whole package (entry count, declared
+    size, a symlink, an absolute path, a zip-slip path). Entries with an empty name are left out."""
+    infos = zf.infolist()
+    if len(infos) > limits.max_entries:
+        raise PermanentError(
+            f"unsafe package: {len(infos)} entries, more than the limit of {limits.max_entries}"
+        )
+    declared = sum(max(i.file_size, 0) for i in infos)
+    if declared > limits.max_expanded_bytes:
+        raise PermanentError(
+            f"unsafe package: expands to {declared} bytes, over the limit of {limits.max_expanded_bytes}"
+        )
+    entries: list[tuple[zipfile.ZipInfo, str]] = []
+    for info in infos:
+        if _is_symlink(info):
+            raise PermanentError(f"unsafe package: entry {info.filename!r} is a symbolic link")
+        rel = _safe_name(info.filename)
+        if rel:
+            entries.append((info, rel))
+    return entries
+
+
+class _Expansion:
+    """Counts the bytes actually expanded across a package: a zip bomb can lie in its headers."""
+
+    def __init__(self, limits: EcarLimits) -> None:
+        self.limit = limits.max_expanded_bytes
+        self.total = 0
+
+    def copy(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, out: Any) -> None:
+        try:
+            with zf.open(info) as src:
+                while chunk := src.read(_CHUNK):
+                    self.total += len(chunk)
+                    if self.total > self.limit:
+                        raise PermanentError(
+                            "unsafe package: expands past the limit of "
+                            f"{self.limit} bytes (sizes in the archive understated)"
+                        )
+                    if out is not None:
+                        out.write(chunk)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
+            raise PermanentError(f"the package is corrupt at entry {info.filename!r}: {e}") from None
+
+
+def extract_ecar(
+    archive: str | os.PathLike[str], dest: str | os.PathLike[str], limits: EcarLimits
+) -> ExtractedEcar:
+    """Extract ``archive`` into ``dest`` (blocking; see the module docstring for what is refused)."""
+    target = Path(dest).resolve()
+    target.mkdir(parents=True, exist_ok=True)
     written_names: list[str] = []
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > limits.max_entries:
-            raise PermanentError(
-                f"unsafe package: {len(infos)} entries, more than the limit of {limits.max_entries}"
-            )
-        declared = sum(max(i.file_size, 0) for i in infos)
-        if declared > limits.max_expanded_bytes:
-            raise PermanentError(
-                f"unsafe package: expands to {declared} bytes, over the limit of {limits.max_expanded_bytes}"
-            )
+    with _open_zip(archive) as zf:
         plan: list[tuple[zipfile.ZipInfo, Path]] = []
-        for info in infos:
-            if _is_symlink(info):
-                raise PermanentError(f"unsafe package: entry {info.filename!r} is a symbolic link")
-            rel = _safe_name(info.filename)
-            if not rel:
-                continue
+        for info, rel in _checked_entries(zf, limits):
             path = (target / rel).resolve()
             if path != target and target not in path.parents:
                 raise PermanentError(f"unsafe package: entry {info.filename!r} leaves the extraction folder")
             plan.append((info, path))
-        total = 0
+        expansion = _Expansion(limits)
         for info, path in plan:
             if info.is_dir():
                 path.mkdir(parents=True, exist_ok=True)
                 continue
-            rel = path.relative_to(target).as_posix()
-            keep = members is None or rel in members
-            if keep:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with zf.open(info) as src, open(path, "wb") if keep else _Discard() as out:
-                    while chunk := src.read(_CHUNK):
-                        total += len(chunk)
-                        if total > limits.max_expanded_bytes:
-                            raise PermanentError(
-                                "unsafe package: expands past the limit of "
-                                f"{limits.max_expanded_bytes} bytes (sizes in the archive understated)"
-                            )
-                        out.write(chunk)
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
-                raise PermanentError(f"the package is corrupt at entry {info.filename!r}: {e}") from None
-            if keep:
-                written_names.append(rel)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as out:
+                expansion.copy(zf, info, out)
+            written_names.append(path.relative_to(target).as_posix())
     manifest = _load_json(target / MANIFEST, required=True)
     hierarchy = _load_json(target / HIERARCHY, required=False)
     if not isinstance(manifest, dict):
@@ -182,17 +195,47 @@ def extract_ecar(
     return ExtractedEcar(target, manifest, hierarchy if isinstance(hierarchy, dict) else None, written_names)
 
 
-class _Discard:
-    """A sink for the entries not written: expanded only to count their real size."""
+def read_ecar(archive: str | os.PathLike[str], limits: EcarLimits) -> ExtractedEcar:
+    """The manifest and hierarchy of ``archive``, read in memory: nothing is written to disk.
 
-    def __enter__(self) -> _Discard:
-        return self
+    All auto-creator-v2 reads from a package (its assets are not used: the package itself is re-hosted). The
+    package is refused exactly as `extract_ecar` refuses it: every entry is checked and expanded (to nothing),
+    so understated sizes are caught. Writing the entries out and deleting them again was about a quarter of
+    the job's CPU in the benchmark's profile (file creation, path resolution, rmtree).
+    """
+    found: dict[str, bytes] = {}
+    with _open_zip(archive) as zf:
+        expansion = _Expansion(limits)
+        for info, rel in _checked_entries(zf, limits):
+            if info.is_dir():
+                continue
+            if rel in (MANIFEST, HIERARCHY):
+                buf = io.BytesIO()
+                expansion.copy(zf, info, buf)
+                found[rel] = buf.getvalue()
+            else:
+                expansion.copy(zf, info, None)
+    manifest = _parse_json(MANIFEST, found.get(MANIFEST), required=True)
+    hierarchy = _parse_json(HIERARCHY, found.get(HIERARCHY), required=False)
+    if not isinstance(manifest, dict):
+        raise PermanentError(f"the package's {MANIFEST} is not a JSON object")
+    return ExtractedEcar(
+        Path(archive).parent,
+        manifest,
+        hierarchy if isinstance(hierarchy, dict) else None,
+        sorted(found),
+    )
 
-    def __exit__(self, *exc: object) -> None:
+
+def _parse_json(name: str, data: bytes | None, required: bool) -> Any:
+    if data is None:
+        if required:
+            raise PermanentError(f"the package has no {name}")
         return None
-
-    def write(self, chunk: bytes) -> int:
-        return len(chunk)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise PermanentError(f"the package's {name} is not valid JSON: {e}") from None
 
 
 def _load_json(path: Path, required: bool) -> Any:

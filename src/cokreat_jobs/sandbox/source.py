@@ -239,12 +239,12 @@ def graph_reader(url: str) -> Any:
     if scheme != "sqlite":
         return None
     from cokreat_jobs.core.stores import sqlite_path
-    from cokreat_jobs.core.stores.sqlite_store import read_node_sync
+    from cokreat_jobs.core.stores.sqlite_store import NodeReader
 
-    path = sqlite_path(url)
+    read_node = NodeReader(sqlite_path(url))
 
     def read(identifier: str) -> dict[str, Any] | None:
-        props = read_node_sync(path, identifier)
+        props = read_node(identifier)
         if props is None:
             return None
         return node_from_graph(props, identifier)

@@ -211,6 +211,28 @@ def _read_sync(path: str, sql: str, args: tuple[Any, ...]) -> str | None:
     return row[0] if row else None
 
 
+class NodeReader:
+    """Reads graph nodes from another process (the sandbox's content reads) over one kept read-only
+    connection: a connection per read was most of the sandbox's CPU when a hierarchy listed many nodes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def __call__(self, identifier: str) -> dict[str, Any] | None:
+        if self._conn is None:
+            if not Path(self.path).is_file():
+                return None
+            self._conn = _connect(self.path, readonly=True)
+        try:
+            row = self._conn.execute(
+                "SELECT properties FROM graph_nodes WHERE identifier = ?", (identifier,)
+            ).fetchone()
+        except sqlite3.OperationalError:  # no table yet: nothing written
+            return None
+        return json.loads(row[0]) if row else None
+
+
 def read_node_sync(path: str, identifier: str) -> dict[str, Any] | None:
     text = _read_sync(path, "SELECT properties FROM graph_nodes WHERE identifier = ?", (identifier,))
     return json.loads(text) if text is not None else None

@@ -24,7 +24,7 @@ from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import CountingProcessor
 from cokreat_jobs.core.definitions import Definition, DefinitionLoader
 from cokreat_jobs.core.download import Downloader, event_temp_dir
-from cokreat_jobs.core.ecar import HIERARCHY, MANIFEST, ExtractedEcar, extract_ecar
+from cokreat_jobs.core.ecar import ExtractedEcar, read_ecar
 from cokreat_jobs.core.errors import InvalidField, JobError, PermanentError
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
@@ -64,8 +64,6 @@ __all__ = ["AutoCreatorV2", "ImportedObject"]
 
 log = get_logger("cokreat_jobs.auto_creator_v2")
 JSON = "application/json"
-# what the job reads from a package (its assets are not used: the package itself is re-hosted)
-ECAR_READ = frozenset({MANIFEST, HIERARCHY})
 
 
 @dataclass(slots=True)
@@ -226,8 +224,7 @@ class AutoCreatorV2(CountingProcessor):
         limits = self.settings.ecar_limits
         await self.downloader.download(url, archive, max_bytes=limits.max_download_bytes)
         files.local[url] = archive  # the same file is re-hosted as downloadUrl / a variant
-        dest = files.folder / f"{name}-extracted"
-        return await asyncio.to_thread(extract_ecar, archive, dest, limits, ECAR_READ)
+        return await asyncio.to_thread(read_ecar, archive, limits)
 
     async def _read_repository(self, repository: str, object_type: str) -> dict[str, Any]:
         """``GET edata.repository`` as given: ``result.<objecttype lowercased>``."""
