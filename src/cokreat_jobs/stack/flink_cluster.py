@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,8 +166,16 @@ class FlinkCluster:
                     pids.append(int(line))
         return pids
 
-    def kill_taskmanager(self, pid: int) -> None:
+    def kill_taskmanager(self, pid: int, timeout: float = 15.0) -> bool:
+        """SIGKILL a task manager; True once its process is gone (a JVM of a few GB takes the kernel a while
+        to tear down on a loaded machine: half a second was not always enough)."""
         os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pid not in self.taskmanager_pids():
+                return True
+            time.sleep(0.1)
+        return False
 
     def stop(self) -> None:
         try:
