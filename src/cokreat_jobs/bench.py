@@ -355,7 +355,8 @@ def profile_summary(stacks: dict[str, int], top: int = 30) -> str:
         own[frames[-1]] = own.get(frames[-1], 0) + n
         for f in set(frames[1:]):  # the first frame is the thread
             incl[f] = incl.get(f, 0) + n
-    lines = [f"{total} samples over the Python workers' threads (idle included)", "", "self:"]
+    lines = [f"{total} samples of the Python side's threads while busy (py-spy; idle ones not sampled)"]
+    lines += ["", "self:"]
     lines += [f"{n / total:6.1%}  {f}" for f, n in sorted(own.items(), key=lambda x: -x[1])[:top]]
     lines += ["", "inclusive:"]
     lines += [f"{n / total:6.1%}  {f}" for f, n in sorted(incl.items(), key=lambda x: -x[1])[:top]]

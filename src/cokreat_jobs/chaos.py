@@ -377,13 +377,15 @@ class Result:
         return d
 
 
-def job_config(stack: Stack, topic: str, extra: Iterable[str] = ()) -> JobConfig:
-    overrides = [
+def chaos_overrides(stack: Stack, topic: str) -> list[str]:
+    """What every chaos run of every job sets: its topics, parallelism 2, checkpoints every 2 s, a restart
+    strategy that never gives up, retries that outlast a storm, DEBUG logs and a seeded secret (for the
+    data-protection check)."""
+    return [
         f"kafka.broker-servers={stack.broker.bootstrap}",
         f"kafka.input.topic={topic}",
         f"kafka.failed.topic={topic}.failed",
         f"kafka.groupId=g-{topic}",
-        f"program-service-baseUrl={stack.server.url}",
         "task.parallelism=2",
         "task.checkpointing.interval=2000",
         "task.restart-strategy.type=exponential-delay",
@@ -396,6 +398,13 @@ def job_config(stack: Stack, topic: str, extra: Iterable[str] = ()) -> JobConfig
         "http.read_timeout_ms=5000",
         "log.level=DEBUG",
         f'cloud_storage_secret="{SEEDED_SECRET}"',
+    ]
+
+
+def job_config(stack: Stack, topic: str, extra: Iterable[str] = ()) -> JobConfig:
+    overrides = [
+        *chaos_overrides(stack, topic),
+        f"program-service-baseUrl={stack.server.url}",
         f'g_service_acct_cred="{{\\"private_key\\": \\"{SEEDED_SA_KEY}\\"}}"',
         *extra,
     ]

@@ -28,11 +28,11 @@ from typing import Any
 
 from cokreat_jobs.chaos import (
     SEEDED_SA_KEY,
-    SEEDED_SECRET,
     Result,
     Run,
     Stack,
     broker_bounce,
+    chaos_overrides,
     protection_check,
     service_storm,
     tm_kill,
@@ -152,26 +152,11 @@ def job_config(stack: Stack, job: str, topic: str, extra: Iterable[str] = ()) ->
     tmp = stack.home / "job-tmp" / job
     tmp.mkdir(parents=True, exist_ok=True)
     common = [
-        f"kafka.broker-servers={stack.broker.bootstrap}",
-        f"kafka.input.topic={topic}",
-        f"kafka.failed.topic={topic}.failed",
-        f"kafka.groupId=g-{topic}",
-        "task.parallelism=2",
-        "task.checkpointing.interval=2000",
-        "task.restart-strategy.type=exponential-delay",
-        "task.restart-strategy.delay=1000",
-        "task.restart-strategy.max-delay=8000",
-        "task.checkpointing.tolerable-failures=100000",
-        "task.async.capacity=20",
-        "http.retry.max_attempts=10",
-        "http.retry.backoff_ms=100",
-        "http.read_timeout_ms=5000",
+        *chaos_overrides(stack, topic),
         f'http.allow_private_networks=["127.0.0.1:{port}"]',
         "cloud_storage_type=local",
         f"cloud_storage.local.path={stack.storage_dir.resolve()}",
         f"cloud_storage.public_base_url={base}/_files",
-        "log.level=DEBUG",
-        f'cloud_storage_secret="{SEEDED_SECRET}"',
     ]
     sa_key = json.dumps(json.dumps({"private_key": SEEDED_SA_KEY}))
     if job == CAC:
