@@ -163,6 +163,17 @@ class Stack:
                         reaped.append(child.pid)
             except psutil.Error:
                 continue
+        # a worker whose shell and tee are gone too: known by the stack's FLINK_PID_DIR in its environment
+        for p in psutil.process_iter(["pid", "cmdline"]):
+            cmd = " ".join(p.info.get("cmdline") or [])
+            if "beam_boot" not in cmd or p.pid in reaped:
+                continue
+            try:
+                if p.environ().get("FLINK_PID_DIR", "").startswith(home):
+                    p.terminate()
+                    reaped.append(p.pid)
+            except psutil.Error:
+                continue
         if reaped:
             _log(f"stopped {len(reaped)} Python workers left by killed task managers: {reaped}")
 
