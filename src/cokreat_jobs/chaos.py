@@ -84,7 +84,7 @@ class Stack:
     sandbox: SandboxClient = field(init=False)
 
     def __post_init__(self) -> None:
-        self.home = Path(self.home)
+        self.home = Path(self.home).resolve()
         self.broker = KafkaBroker(self.home / "kafka")
         self.server = SandboxServer(
             self.home / "sandbox",
@@ -99,14 +99,13 @@ class Stack:
             slots_per_taskmanager=1,
             extra_conf={
                 "heartbeat.interval": 2000,
-                "io.tmp.dirs": str((self.home / "flink" / "tmp").resolve()),
                 "execution.checkpointing.interval": 2000,
             },
         )
 
     @property
     def tmp_dir(self) -> Path:
-        return self.home / "flink" / "tmp"
+        return self.cluster.tmp_dir
 
     @property
     def storage_dir(self) -> Path:

@@ -72,6 +72,12 @@ def build_batch(rng: random.Random) -> tuple[list[bytes], dict[str, Any]]:
     return records, expected
 
 
+# faults with a fixed budget; the job's retry bound must exceed their sum (see the run's overrides)
+LIMITED_502 = 10
+LIMITED_404 = 10
+LIMITED_FAULTS = LIMITED_502 + LIMITED_404
+
+
 def test_user_delete_end_to_end(kafka_broker: Any, sandbox: Any, tmp_path: Path) -> None:
     rng = random.Random(7)
     records, exp = build_batch(rng)
@@ -88,7 +94,7 @@ def test_user_delete_end_to_end(kafka_broker: Any, sandbox: Any, tmp_path: Path)
         method="DELETE",
         path="/program/v1/user/*",
         status=502,
-        times=10,
+        times=LIMITED_502,
         raw_body="<html><body>502 Bad Gateway</body></html>",
         content_type="text/html",
     )
@@ -96,7 +102,7 @@ def test_user_delete_end_to_end(kafka_broker: Any, sandbox: Any, tmp_path: Path)
         method="DELETE",
         path="/program/v1/user/*",
         status=404,
-        times=10,
+        times=LIMITED_404,
         body={"responseCode": "SERVER_ERROR", "result": {"response": "Unable to reach registry"}},
     )
     sandbox.add_fault(method="DELETE", path="/program/v1/user/*", latency_ms=20)
@@ -114,7 +120,10 @@ def test_user_delete_end_to_end(kafka_broker: Any, sandbox: Any, tmp_path: Path)
             f"kafka.groupId=g-{topic}",
             f"program-service-baseUrl={sandbox.base_url}",
             "http.retry.backoff_ms=50",
-            "http.retry.max_attempts=10",
+            # more attempts than the limited faults together (10 x 502, 10 x 404), so no event can be
+            # handed every one of them and run out of retries: only the 8% rate can fail a call, and it
+            # would have to hit the same call 6 more times in a row (0.08^6 ~ 3e-7 per call)
+            f"http.retry.max_attempts={LIMITED_FAULTS + 6}",
             "task.checkpointing.interval=2000",
         ],
         log_file=tmp_path / "job.log",

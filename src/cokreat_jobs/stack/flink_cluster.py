@@ -46,13 +46,18 @@ class FlinkCluster:
     extra_conf: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.home = Path(self.home)
+        # absolute: the daemons, the Python workers and Flink's io.tmp.dirs must not depend on the caller's cwd
+        self.home = Path(self.home).resolve()
         self.rest_port = self.rest_port or free_port()
         self.rpc_port = self.rpc_port or free_port()
 
     @property
     def conf_dir(self) -> Path:
         return self.home / "conf"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.home / "tmp"
 
     @property
     def log_dir(self) -> Path:
@@ -80,6 +85,7 @@ class FlinkCluster:
     def write_conf(self) -> None:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
         for f in (FLINK_HOME / "conf").iterdir():
             if f.name != "config.yaml" and f.is_file():
                 shutil.copy(f, self.conf_dir / f.name)
@@ -105,6 +111,8 @@ class FlinkCluster:
             "execution.checkpointing.dir": (self.home / "checkpoints").resolve().as_uri(),
             "execution.checkpointing.savepoint-dir": (self.home / "savepoints").resolve().as_uri(),
             "heartbeat.timeout": 20000,
+            # blob-server jars, Python workers' folders: under the cluster's home, never the working directory
+            "io.tmp.dirs": str(self.tmp_dir),
         }
         conf.update(self.extra_conf)
         lines = [f"{k}: {json.dumps(v) if isinstance(v, str) else v}" for k, v in conf.items()]

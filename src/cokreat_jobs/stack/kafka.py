@@ -25,6 +25,15 @@ from cokreat_jobs.stack.process import (
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id as Kafka's own `Uuid.randomUuid()` makes one: URL-safe base64 of 16 random bytes,
+    drawn again while it starts with '-' (Kafka's tools would read such an id as an option)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 def _java() -> str:
     home = os.environ.get("JAVA_HOME")
     if home and (Path(home) / "bin" / "java").exists():
@@ -90,7 +99,7 @@ class KafkaBroker:
         id_file = self.data_dir / "cluster.id"
         if id_file.exists():
             return id_file.read_text().strip()
-        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cid = new_cluster_id()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         id_file.write_text(cid)
         return cid
@@ -121,7 +130,13 @@ class KafkaBroker:
         if not (self.data_dir / "kraft-logs" / "meta.properties").exists():
             fmt = subprocess.run(
                 self._java_argv(
-                    "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props), "--ignore-formatted"
+                    "kafka.tools.StorageTool",
+                    "format",
+                    # one token: an id starting with '-' (from an older stack) is then not read as an option
+                    f"--cluster-id={cid}",
+                    "-c",
+                    str(props),
+                    "--ignore-formatted",
                 ),
                 capture_output=True,
                 text=True,
