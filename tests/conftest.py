@@ -27,7 +27,7 @@ os.environ["COKREAT_STACK_DIR"] = os.path.join(
 
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from cokreat_jobs.stack.kafka import KafkaBroker
+    from cokreat_jobs.dev.stack.kafka import KafkaBroker
 
     broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
     broker.start()
@@ -37,7 +37,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from cokreat_jobs.stack.sandbox import SandboxServer
+    from cokreat_jobs.dev.stack.sandbox import SandboxServer
 
     state = tmp_path_factory.mktemp("sandbox")
     server = SandboxServer(
@@ -51,7 +51,7 @@ def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]
 @pytest.fixture()
 def sandbox(sandbox_server: object) -> Iterator[object]:
     """The session's sandbox with no fault rules left over from another test."""
-    from cokreat_jobs.stack.sandbox_client import SandboxClient
+    from cokreat_jobs.dev.stack.sandbox_client import SandboxClient
 
     client = SandboxClient(sandbox_server.url)  # type: ignore[attr-defined]
     client.clear_faults()
@@ -66,7 +66,7 @@ def _rss_mib(pid: int) -> float:
 
 @pytest.fixture(scope="session")
 def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from cokreat_jobs.stack.neo4j import Neo4jServer
+    from cokreat_jobs.dev.stack.neo4j import Neo4jServer
 
     server = Neo4jServer(tmp_path_factory.mktemp("neo4j"))
     started = time.monotonic()
@@ -83,7 +83,7 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def cassandra_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from cokreat_jobs.stack.cassandra import CassandraNode, apply_schema
+    from cokreat_jobs.dev.stack.cassandra import CassandraNode, apply_schema
 
     node = CassandraNode(tmp_path_factory.mktemp("cassandra"))
     started = time.monotonic()

@@ -27,12 +27,12 @@ from typing import Any
 
 import pytest
 
-from cokreat_jobs.core.stores.sqlite_store import read_node_sync, read_record_sync
-from cokreat_jobs.jobs.auto_creator_v2.samples import import_event, job_overrides, question_set
-from cokreat_jobs.kafka_io import consume_records, produce_records
-from cokreat_jobs.sandbox.server import ServerThread
-from cokreat_jobs.stack.jobrun import LocalJobRun
-from cokreat_jobs.stack.sandbox_client import SandboxClient
+from cokreat_jobs.adapters.stores.sqlite_store import read_node_sync, read_record_sync
+from cokreat_jobs.dev.samples.question_sets import import_event, job_overrides, question_set
+from cokreat_jobs.dev.sandbox.server import ServerThread
+from cokreat_jobs.dev.stack.jobrun import LocalJobRun
+from cokreat_jobs.dev.stack.sandbox_client import SandboxClient
+from cokreat_jobs.ops.kafka_io import consume_records, produce_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -89,8 +89,8 @@ def acv2_env(
 
     else:
         # the real servers of the session, started only for this run; ids unique to the run
-        from cokreat_jobs.core.stores.cassandra_store import CassandraExternalStore
-        from cokreat_jobs.core.stores.neo4j_store import Neo4jGraphStore
+        from cokreat_jobs.adapters.stores.cassandra_store import CassandraExternalStore
+        from cokreat_jobs.adapters.stores.neo4j_store import Neo4jGraphStore
 
         neo4j = request.getfixturevalue("neo4j_server")
         cassandra = request.getfixturevalue("cassandra_node")

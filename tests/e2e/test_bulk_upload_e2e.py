@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from cokreat_jobs.cli import main
-from cokreat_jobs.sandbox.server import ServerThread
-from cokreat_jobs.stack.jobrun import LocalJobRun
+from cokreat_jobs.cli.main import main
+from cokreat_jobs.dev.sandbox.server import ServerThread
+from cokreat_jobs.dev.stack.jobrun import LocalJobRun
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 

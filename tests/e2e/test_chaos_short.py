@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from cokreat_jobs.chaos import USER_DELETE_SCENARIOS, Result, run_scenarios, table, write_results
+from cokreat_jobs.dev.chaos.scenarios import (
+    USER_DELETE_SCENARIOS,
+    Result,
+    run_scenarios,
+    table,
+    write_results,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
 

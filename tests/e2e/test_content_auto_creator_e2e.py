@@ -30,10 +30,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cokreat_jobs.kafka_io import consume_records, produce_records
-from cokreat_jobs.sandbox.server import ServerThread
-from cokreat_jobs.stack.jobrun import LocalJobRun
-from cokreat_jobs.stack.sandbox_client import SandboxClient
+from cokreat_jobs.dev.sandbox.server import ServerThread
+from cokreat_jobs.dev.stack.jobrun import LocalJobRun
+from cokreat_jobs.dev.stack.sandbox_client import SandboxClient
+from cokreat_jobs.ops.kafka_io import consume_records, produce_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 

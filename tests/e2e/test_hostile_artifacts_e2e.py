@@ -25,11 +25,11 @@ from typing import Any
 
 import pytest
 
-from cokreat_jobs.core.stores.sqlite_store import read_node_sync
-from cokreat_jobs.jobs.auto_creator_v2.samples import import_event
-from cokreat_jobs.kafka_io import consume_records, produce_records
-from cokreat_jobs.sandbox.server import ServerThread
-from cokreat_jobs.stack.jobrun import LocalJobRun
+from cokreat_jobs.adapters.stores.sqlite_store import read_node_sync
+from cokreat_jobs.dev.samples.question_sets import import_event
+from cokreat_jobs.dev.sandbox.server import ServerThread
+from cokreat_jobs.dev.stack.jobrun import LocalJobRun
+from cokreat_jobs.ops.kafka_io import consume_records, produce_records
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from test_hostile_artifacts import (  # noqa: E402 - the unit module's cases and servers, shared

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from cokreat_jobs.kafka_io import consume_records, produce_records
-from cokreat_jobs.stack.jobrun import LocalJobRun
-from cokreat_jobs.stack.process import free_port
+from cokreat_jobs.dev.stack.jobrun import LocalJobRun
+from cokreat_jobs.dev.stack.process import free_port
+from cokreat_jobs.ops.kafka_io import consume_records, produce_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 

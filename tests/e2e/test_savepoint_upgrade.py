@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from cokreat_jobs.kafka_io import produce_records
-from cokreat_jobs.stack.flink_cluster import FlinkCluster
-from cokreat_jobs.stack.jobrun import FlinkRest
+from cokreat_jobs.dev.stack.flink_cluster import FlinkCluster
+from cokreat_jobs.ops.flink_rest import FlinkRest
+from cokreat_jobs.ops.kafka_io import produce_records
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -27,7 +27,7 @@ USERS = 2000
 def cli(*args: str, timeout: float = 300) -> str:
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
     out = subprocess.run(
-        [sys.executable, "-m", "cokreat_jobs.cli", *args],
+        [sys.executable, "-m", "cokreat_jobs.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

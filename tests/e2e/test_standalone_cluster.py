@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from cokreat_jobs.kafka_io import consume_records, produce_records
-from cokreat_jobs.stack.flink_cluster import FlinkCluster
-from cokreat_jobs.stack.jobrun import FlinkRest
+from cokreat_jobs.dev.stack.flink_cluster import FlinkCluster
+from cokreat_jobs.ops.flink_rest import FlinkRest
+from cokreat_jobs.ops.kafka_io import consume_records, produce_records
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -44,7 +44,7 @@ def test_user_delete_on_standalone_cluster(kafka_broker: Any, sandbox: Any, tmp_
         argv = [
             sys.executable,
             "-m",
-            "cokreat_jobs.cli",
+            "cokreat_jobs.cli.main",
             "submit",
             "user-delete",
             "--jobmanager",

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from cokreat_jobs.adapters.stores.cassandra_store import CassandraExternalStore
 from cokreat_jobs.core.config import JobConfig
-from cokreat_jobs.core.stores.cassandra_store import CassandraExternalStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -149,7 +149,7 @@ def test_none_values_and_unknown_columns(cassandra_node: Any) -> None:
 
 
 def test_from_config_and_factory(cassandra_node: Any) -> None:
-    from cokreat_jobs.core.stores import external_store_from_config
+    from cokreat_jobs.adapters.stores import external_store_from_config
 
     cfg = JobConfig(
         {
@@ -209,7 +209,7 @@ def test_schema_has_sunbird_columns(cassandra_node: Any) -> None:
 
 
 def test_apply_schema_with_other_keyspace_names(cassandra_node: Any) -> None:
-    from cokreat_jobs.stack.cassandra import apply_schema
+    from cokreat_jobs.dev.stack.cassandra import apply_schema
 
     apply_schema(cassandra_node.host, cassandra_node.port, "prod_hierarchy_store", "prod_question_store")
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer
 
-from cokreat_jobs.stack.sandbox import SandboxServer
+from cokreat_jobs.dev.stack.sandbox import SandboxServer
 
 CONTENT_TOPIC = "sunbirddev.auto.creation.job.request"
 QS_TOPIC = "sunbirddev.object.import.request"

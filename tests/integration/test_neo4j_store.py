@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from cokreat_jobs.adapters.stores.neo4j_store import MERGE_QUERY, Neo4jGraphStore
 from cokreat_jobs.core.config import JobConfig
-from cokreat_jobs.core.stores.neo4j_store import MERGE_QUERY, Neo4jGraphStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -129,7 +129,7 @@ def test_read_of_an_absent_node_is_none(neo4j_server: Any) -> None:
 
 
 def test_from_config_and_factory(neo4j_server: Any) -> None:
-    from cokreat_jobs.core.stores import graph_store_from_config
+    from cokreat_jobs.adapters.stores import graph_store_from_config
 
     cfg = JobConfig({"graph": {"store": "neo4j"}, "neo4j": {"routePath": neo4j_server.uri}})
     store = graph_store_from_config(cfg)

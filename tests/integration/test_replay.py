@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from cokreat_jobs.core.config import load_config
-from cokreat_jobs.kafka_io import consume_records, produce_records
-from cokreat_jobs.replay import decide, replay
+from cokreat_jobs.ops.kafka_io import consume_records, produce_records
+from cokreat_jobs.ops.replay import decide, replay
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -18,7 +18,7 @@ def cli(
 ) -> subprocess.CompletedProcess[bytes]:
     env = dict(os.environ, COKREAT_STACK_DIR=str(stack_dir))
     return subprocess.run(
-        [sys.executable, "-m", "cokreat_jobs.cli", *args],
+        [sys.executable, "-m", "cokreat_jobs.cli.main", *args],
         input=stdin,
         capture_output=True,
         env=env,

@@ -13,16 +13,16 @@ from typing import Any
 import httpx
 import pytest
 
-from cokreat_jobs.core.stores.sqlite_store import read_node_sync, read_record_sync
-from cokreat_jobs.jobs.auto_creator_v2.processor import AutoCreatorV2
-from cokreat_jobs.jobs.auto_creator_v2.samples import (
+from cokreat_jobs.adapters.stores.sqlite_store import read_node_sync, read_record_sync
+from cokreat_jobs.dev.samples.question_sets import (
     as_json,
     config,
     import_event,
     import_then_link,
     question_set,
 )
-from cokreat_jobs.sandbox.server import ServerThread
+from cokreat_jobs.dev.sandbox.server import ServerThread
+from cokreat_jobs.jobs.auto_creator_v2.processor import AutoCreatorV2
 
 REFERENCE_SCHEMAS = Path(__file__).parents[2].parent / "shared/reference/schemas"
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from cokreat_jobs.core.definitions import Definition
 from cokreat_jobs.core.errors import InvalidField
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.jobs.auto_creator_v2.job import DEFINITION, object_key
@@ -26,6 +25,7 @@ from cokreat_jobs.jobs.auto_creator_v2.logic import (
     split_metadata,
 )
 from cokreat_jobs.jobs.auto_creator_v2.settings import Settings
+from cokreat_jobs.sunbird.definitions import Definition
 
 S = Settings()
 

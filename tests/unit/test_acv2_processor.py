@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from cokreat_jobs.core.stores.sqlite_store import read_node_sync
+from cokreat_jobs.adapters.stores.sqlite_store import read_node_sync
+from cokreat_jobs.dev.samples.question_sets import config, import_event, import_then_link, question_set
+from cokreat_jobs.dev.sandbox.server import ServerThread
 from cokreat_jobs.jobs.auto_creator_v2.processor import AutoCreatorV2
-from cokreat_jobs.jobs.auto_creator_v2.samples import config, import_event, import_then_link, question_set
-from cokreat_jobs.sandbox.server import ServerThread
 
 
 @pytest.fixture()
@@ -192,7 +192,7 @@ def test_source_read_api(env: dict[str, Any]) -> None:
 def test_inspect_cli(env: dict[str, Any]) -> None:
     from click.testing import CliRunner
 
-    from cokreat_jobs.inspect_cli import inspect
+    from cokreat_jobs.cli.inspect import inspect
 
     assert process(env, import_event(env["url"], "do_a")).kind == "success"
     sets = [

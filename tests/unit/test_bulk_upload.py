@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from cokreat_jobs.bulk import status as st
-from cokreat_jobs.bulk import upload as up
-from cokreat_jobs.cli import main
-from cokreat_jobs.sandbox.imports import InMemoryPublisher
-from cokreat_jobs.sandbox.server import ServerThread
+from cokreat_jobs.cli.main import main
+from cokreat_jobs.dev.sandbox.imports import InMemoryPublisher
+from cokreat_jobs.dev.sandbox.server import ServerThread
+from cokreat_jobs.ops.bulk import status as st
+from cokreat_jobs.ops.bulk import upload as up
 
 HEADER = "name,code,mimeType,contentType,primaryCategory,artifactUrl,framework,lastPublishedBy"
 
@@ -263,7 +263,7 @@ def test_is_final_per_stage() -> None:
 
 
 def test_status_pages_through_search(tmp_path: Path) -> None:
-    from cokreat_jobs.sandbox.testing import seed
+    from cokreat_jobs.dev.sandbox.testing import seed
 
     with ServerThread(tmp_path / "sb") as server:
         import httpx

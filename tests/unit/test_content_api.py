@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from cokreat_jobs.adapters.http import RetryPolicy, ServiceClient
 from cokreat_jobs.core.errors import PermanentError, TransientError
-from cokreat_jobs.core.http import RetryPolicy, ServiceClient
-from cokreat_jobs.jobs.content_auto_creator.content_api import (
+from cokreat_jobs.sunbird.content_api import (
     ContentApi,
     ContentBusy,
     LinkResult,
@@ -389,7 +389,7 @@ def test_on_retry_is_told_of_each_retry() -> None:
 
 
 def test_describe() -> None:
-    from cokreat_jobs.core.http import HttpResponse
+    from cokreat_jobs.core.response import HttpResponse
 
     resp = HttpResponse(400, {}, orjson.dumps({"params": {"err": "E1", "errmsg": "bad"}, "result": {}}))
     assert describe(resp) == "HTTP 400 E1: bad"

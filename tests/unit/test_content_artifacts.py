@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cokreat_jobs.core.naming import file_name_from_url, slug
 from cokreat_jobs.jobs.content_auto_creator.artifacts import (
     COMPOSED_H5P,
     H5P_MIME_TYPE,
@@ -11,10 +12,8 @@ from cokreat_jobs.jobs.content_auto_creator.artifacts import (
     SourceRule,
     drive_file_id,
     drive_mime_compatible,
-    file_name_from_url,
     is_drive_url,
     size_cap,
-    slug,
     source_allowed,
     upload_file_format,
 )

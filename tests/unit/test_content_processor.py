@@ -11,14 +11,14 @@ from typing import Any
 import orjson
 import pytest
 
-from cokreat_jobs.core.drive import DriveFile
+from cokreat_jobs.adapters.drive import DriveFile
 from cokreat_jobs.core.errors import PermanentError, TransientError
-from cokreat_jobs.core.http import HttpResponse
 from cokreat_jobs.core.outcome import Outcome
+from cokreat_jobs.core.response import HttpResponse
 from cokreat_jobs.jobs.content_auto_creator.artifacts import AllowedSources
-from cokreat_jobs.jobs.content_auto_creator.content_api import ContentBusy, CreateResult, LinkResult
 from cokreat_jobs.jobs.content_auto_creator.processor import ContentAutoCreator
 from cokreat_jobs.jobs.content_auto_creator.settings import Settings
+from cokreat_jobs.sunbird.content_api import ContentBusy, CreateResult, LinkResult
 
 H5P = "application/vnd.ekstep.h5p-archive"
 FINAL = {"Live", "Unlisted", "Processing"}

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from cokreat_jobs.core.config import (
-    JOBS,
     JobConfig,
     conf_dir,
     load_config,
@@ -15,6 +14,9 @@ from cokreat_jobs.core.config import (
     parse_value,
 )
 from cokreat_jobs.core.errors import ConfigError
+from cokreat_jobs.jobs import JOB_MODULES
+
+JOBS = tuple(JOB_MODULES)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,15 +15,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
+from cokreat_jobs.adapters.http import RetryPolicy, ServiceClient
 from cokreat_jobs.core.config import JobConfig, load_config
 from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
-from cokreat_jobs.core.http import (
-    HttpResponse,
-    RetryPolicy,
-    ServiceClient,
-    default_is_transient,
-    is_5xx_or_429,
-)
+from cokreat_jobs.core.response import HttpResponse, default_is_transient, is_5xx_or_429
 
 FAST = RetryPolicy(max_attempts=3, backoff_ms=1, max_backoff_ms=5)
 OK_ENVELOPE = {

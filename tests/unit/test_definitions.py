@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from cokreat_jobs.core.config import load_config
-from cokreat_jobs.core.definitions import DefinitionLoader, definition_folder, packaged_schemas_dir
 from cokreat_jobs.core.errors import PermanentError
+from cokreat_jobs.sunbird.definitions import DefinitionLoader, definition_folder, packaged_schemas_dir
 
 REFERENCE = Path(__file__).parents[2].parent / "shared/reference/schemas"
 
@@ -64,7 +64,7 @@ def test_local_dir_cache_ttl_and_stale(tmp_path: Path) -> None:
 
 
 def test_http_base_path(tmp_path: Path) -> None:
-    from cokreat_jobs.sandbox.server import ServerThread
+    from cokreat_jobs.dev.sandbox.server import ServerThread
 
     storage = tmp_path / "storage"
     shutil.copytree(packaged_schemas_dir(), storage / "schemas")

@@ -16,11 +16,12 @@ import pytest
 import yaml
 from pyhocon import ConfigFactory
 
-from cokreat_jobs.core.config import JOBS, load_config
+from cokreat_jobs.core.config import load_config
 from cokreat_jobs.jobs import JOB_MODULES
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
+JOBS = tuple(JOB_MODULES)
 IMAGE_ROOT = "/opt/cokreat"  # the Dockerfile's WORKDIR, where the checkout is copied
 
 

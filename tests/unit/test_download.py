@@ -12,10 +12,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from cokreat_jobs.adapters.download import Allowance, Downloader, NetworkPolicy, event_temp_dir
+from cokreat_jobs.adapters.http import RetryPolicy
 from cokreat_jobs.core.config import JobConfig
-from cokreat_jobs.core.download import Allowance, Downloader, NetworkPolicy, event_temp_dir
 from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
-from cokreat_jobs.core.http import RetryPolicy
 
 FAST = RetryPolicy(max_attempts=3, backoff_ms=1, max_backoff_ms=2)
 PDF = b"%PDF-1.4 " + b"x" * 5000

@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cokreat_jobs.adapters.drive import DRIVE_FIELDS, DriveClient, DriveFile, parse_service_account
+from cokreat_jobs.adapters.http import RetryPolicy
 from cokreat_jobs.core.config import JobConfig
-from cokreat_jobs.core.drive import DRIVE_FIELDS, DriveClient, DriveFile, parse_service_account
 from cokreat_jobs.core.errors import PermanentError, TransientError
-from cokreat_jobs.core.http import RetryPolicy
 
 FAST = RetryPolicy(max_attempts=3, backoff_ms=1, max_backoff_ms=2)
 

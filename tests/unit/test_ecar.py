@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cokreat_jobs.core.download import Downloader, NetworkPolicy
-from cokreat_jobs.core.ecar import EcarLimits, build_ecar, extract_ecar, fetch_ecar, read_ecar
+from cokreat_jobs.adapters.download import Downloader, NetworkPolicy
 from cokreat_jobs.core.errors import PermanentError
+from cokreat_jobs.sunbird.ecar import EcarLimits, build_ecar, extract_ecar, fetch_ecar, read_ecar
 
 LIMITS = EcarLimits(max_download_bytes=10_000_000, max_expanded_bytes=1_000_000, max_entries=50)
 
@@ -168,7 +168,7 @@ def test_not_a_zip(tmp_path: Path) -> None:
 
 
 def test_fetch_ecar_over_http(tmp_path: Path) -> None:
-    from cokreat_jobs.sandbox.server import ServerThread
+    from cokreat_jobs.dev.sandbox.server import ServerThread
 
     storage = tmp_path / "storage"
     storage.mkdir()

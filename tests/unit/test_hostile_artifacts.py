@@ -34,13 +34,13 @@ import httpx
 import pytest
 from aiohttp import web
 
+from cokreat_jobs.adapters.stores.sqlite_store import read_node_sync
 from cokreat_jobs.core.config import load_config
-from cokreat_jobs.core.ecar import build_ecar
-from cokreat_jobs.core.stores.sqlite_store import read_node_sync
-from cokreat_jobs.jobs.auto_creator_v2.samples import import_event, import_then_link, question_set
-from cokreat_jobs.jobs.auto_creator_v2.samples import job_overrides as acv2_overrides
+from cokreat_jobs.dev.samples.question_sets import import_event, import_then_link, question_set
+from cokreat_jobs.dev.samples.question_sets import job_overrides as acv2_overrides
+from cokreat_jobs.dev.sandbox.server import ServerThread
 from cokreat_jobs.jobs.content_auto_creator.processor import ContentAutoCreator
-from cokreat_jobs.sandbox.server import ServerThread
+from cokreat_jobs.sunbird.ecar import build_ecar
 
 LIMIT = 1_000_000  # every size cap of these tests: download, expanded ECAR, re-hosted file, artifact
 MAX_ENTRIES = 100

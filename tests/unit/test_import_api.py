@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from cokreat_jobs.sandbox.imports import InMemoryPublisher, load_import_config
-from cokreat_jobs.sandbox.testing import TestClient, sandbox_client
+from cokreat_jobs.dev.sandbox.imports import InMemoryPublisher, load_import_config
+from cokreat_jobs.dev.sandbox.testing import TestClient, sandbox_client
 
 CONTENT_TOPIC = "sunbirddev.auto.creation.job.request"
 QS_TOPIC = "sunbirddev.object.import.request"
@@ -205,8 +205,8 @@ def test_request_origin_data_kept_only_with_a_source(
 
 
 def test_the_source_may_be_the_sandbox_itself(tmp_path: Path) -> None:
-    from cokreat_jobs.sandbox.server import ServerThread
-    from cokreat_jobs.sandbox.testing import seed
+    from cokreat_jobs.dev.sandbox.server import ServerThread
+    from cokreat_jobs.dev.sandbox.testing import seed
 
     pub = InMemoryPublisher()
     with ServerThread(tmp_path / "sb", {"import_publisher": pub}) as server:

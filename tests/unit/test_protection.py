@@ -9,10 +9,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from cokreat_jobs.core.config import load_config
-from cokreat_jobs.core.errors import ConfigError
-from cokreat_jobs.core.http import RetryPolicy, ServiceClient
-from cokreat_jobs.core.protection import (
+from cokreat_jobs.adapters.http import RetryPolicy, ServiceClient
+from cokreat_jobs.adapters.protection import (
     AdaptiveLimit,
     AdaptiveSettings,
     LatencyHistogram,
@@ -20,6 +18,8 @@ from cokreat_jobs.core.protection import (
     ServiceProtection,
     service_stats,
 )
+from cokreat_jobs.core.config import load_config
+from cokreat_jobs.core.errors import ConfigError
 
 
 class FakeClock:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cokreat_jobs.sandbox.testing import TestClient, sandbox_client, seed
+from cokreat_jobs.dev.sandbox.testing import TestClient, sandbox_client, seed
 
 CHANNEL = {"X-Channel-Id": "channel-1"}
 

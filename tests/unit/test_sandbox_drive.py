@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.transport.requests import Request
 from google.oauth2 import service_account
 
-from cokreat_jobs.sandbox import ServerThread
-from cokreat_jobs.sandbox.testing import TestClient, sandbox_client, seed
+from cokreat_jobs.dev.sandbox import ServerThread
+from cokreat_jobs.dev.sandbox.testing import TestClient, sandbox_client, seed
 
 PDF = b"%PDF-1.4 drive bytes"
 

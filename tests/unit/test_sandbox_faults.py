@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cokreat_jobs.sandbox import ServerThread
-from cokreat_jobs.sandbox.testing import TestClient, sandbox_client, seed
+from cokreat_jobs.dev.sandbox import ServerThread
+from cokreat_jobs.dev.sandbox.testing import TestClient, sandbox_client, seed
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cokreat_jobs.sandbox import create_app
-from cokreat_jobs.sandbox.testing import TestClient, sandbox_client, seed
+from cokreat_jobs.dev.sandbox import create_app
+from cokreat_jobs.dev.sandbox.testing import TestClient, sandbox_client, seed
 
 DELETED = "User deleted Successfully ${req.params.userId}"
 

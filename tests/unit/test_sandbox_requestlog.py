@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cokreat_jobs.sandbox.testing import TestClient, sandbox_client, seed
+from cokreat_jobs.dev.sandbox.testing import TestClient, sandbox_client, seed
 
 
 @pytest.fixture

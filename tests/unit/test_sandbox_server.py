@@ -13,8 +13,8 @@ from pathlib import Path
 import aiohttp
 import httpx
 
-from cokreat_jobs.sandbox import ServerThread
-from cokreat_jobs.sandbox.testing import seed
+from cokreat_jobs.dev.sandbox import ServerThread
+from cokreat_jobs.dev.sandbox.testing import seed
 
 
 def free_port() -> int:
@@ -29,7 +29,7 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "cokreat_jobs.sandbox",
+            "cokreat_jobs.dev.sandbox",
             "--host",
             "127.0.0.1",
             "--port",

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cokreat_jobs.sandbox import ServerThread
-from cokreat_jobs.sandbox.testing import seed
+from cokreat_jobs.dev.sandbox import ServerThread
+from cokreat_jobs.dev.sandbox.testing import seed
 
 CHANNEL = {"X-Channel-Id": "channel-1"}
 

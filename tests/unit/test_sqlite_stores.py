@@ -7,21 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from cokreat_jobs.core.config import load_config
-from cokreat_jobs.core.errors import ConfigError
-from cokreat_jobs.core.stores import (
+from cokreat_jobs.adapters.stores import (
     ExternalStore,
     GraphStore,
     external_store_from_config,
     graph_store_from_config,
     sqlite_path,
 )
-from cokreat_jobs.core.stores.sqlite_store import (
+from cokreat_jobs.adapters.stores.sqlite_store import (
     SqliteExternalStore,
     SqliteGraphStore,
     read_node_sync,
     read_record_sync,
 )
+from cokreat_jobs.core.config import load_config
+from cokreat_jobs.core.errors import ConfigError
 
 
 def test_sqlite_path() -> None:

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from cokreat_jobs.stack import kafka
+from cokreat_jobs.dev.stack import kafka
 
 
 def test_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:

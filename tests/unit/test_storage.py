@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from cokreat_jobs.adapters.http import RetryPolicy
+from cokreat_jobs.adapters.storage import CloudStorage, storage_path
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
-from cokreat_jobs.core.http import RetryPolicy
-from cokreat_jobs.core.storage import CloudStorage, storage_path
 
 
 @pytest.fixture()

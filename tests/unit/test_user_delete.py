@@ -12,7 +12,7 @@ from aiohttp import web
 
 from cokreat_jobs.core.config import load_config
 from cokreat_jobs.core.errors import PermanentError
-from cokreat_jobs.core.http import HttpResponse
+from cokreat_jobs.core.response import HttpResponse
 from cokreat_jobs.jobs.user_delete.logic import UserDeletion, delete_path, interpret, is_transient
 
 

@@ -1,1 +1,12 @@
+"""Floor 1: the pure kernel. Standard library and well-kept libraries only; no sockets, no PyFlink.
 
+- ``errors``: the error tree, each error carrying the failed topic's reason code
+- ``outcome``: :class:`Outcome` (success, skipped, failed, handed-on)
+- ``event``: parsing a Kafka record, reading fields by dotted path
+- ``failed``: failed-topic records
+- ``config``: loading a job's HOCON config (:func:`load_config`, :class:`JobConfig`)
+- ``logs``: JSON log lines and redaction
+- ``response``: :class:`HttpResponse`, the HTTP answer as a value
+- ``counting``: :class:`Processor`, :class:`Metrics`, :class:`CountingProcessor`
+- ``naming``: file and folder names (``slug``)
+"""

@@ -47,7 +47,6 @@ from cokreat_jobs.core.errors import ConfigError
 
 __all__ = [
     "ENV_PREFIX",
-    "JOBS",
     "JobConfig",
     "conf_dir",
     "load_config",
@@ -56,7 +55,6 @@ __all__ = [
     "parse_value",
 ]
 
-JOBS: tuple[str, ...] = ("user-delete", "content-auto-creator", "auto-creator-v2")
 
 ENV_PREFIX = "COKREAT__"
 
@@ -284,9 +282,11 @@ def conf_dir() -> Path:
 
 
 def packaged_config_path(job: str) -> Path:
-    if job not in JOBS:
-        raise ConfigError(f"unknown job '{job}': expected one of {', '.join(JOBS)}")
-    return conf_dir() / f"{job}.conf"
+    """``conf/<job>.conf``; the job registry (:mod:`cokreat_jobs.jobs`) decides which names are jobs."""
+    path = conf_dir() / f"{job}.conf"
+    if not path.is_file():
+        raise ConfigError(f"unknown job '{job}': no packaged conf/{job}.conf")
+    return path
 
 
 def _parse_file(path: Path) -> ConfigTree:

@@ -1,6 +1,7 @@
 """What every job's processor shares: counting into the job's metrics, and closing its clients.
 
-Kept apart from `core/flink.py` so the processors (plain Python, unit-tested without Flink) import no Flink.
+Kept apart from the Flink wiring (`cokreat_jobs.flink`) so that the processors (plain Python, unit-tested
+without Flink) import no Flink.
 """
 
 from __future__ import annotations
@@ -9,11 +10,21 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-__all__ = ["CountingProcessor", "Metrics"]
+from cokreat_jobs.core.outcome import Outcome
+
+__all__ = ["CountingProcessor", "Metrics", "Processor"]
 
 
 class Metrics(Protocol):
     def inc(self, name: str, n: int = 1) -> None: ...
+
+
+class Processor(Protocol):
+    """A job's logic for one event. Returns an Outcome; never raises for a bad event."""
+
+    async def process(self, event: dict[str, Any]) -> Outcome: ...
+
+    async def close(self) -> None: ...
 
 
 class CountingProcessor:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cokreat_jobs.core.http import HttpResponse
+    from cokreat_jobs.core.response import HttpResponse
 
 __all__ = [
     "ConfigError",

@@ -1,10 +1,21 @@
-"""The jobs, by the names their Scala originals were deployed under."""
+"""The jobs, by the names their Scala originals were deployed under: the one job registry.
+
+One package per job, the same file names for the same roles: ``job.py`` wires the Flink graph (and is the
+file ``flink run -py`` submits), the other modules are plain logic. No job imports another.
+
+- :data:`JOB_MODULES`: job name -> the module of its ``job.py``
+- :func:`job_module`, :func:`job_definition`, :func:`job_file`
+"""
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cokreat_jobs.flink.definition import JobDefinition
 
 JOB_MODULES = {
     "user-delete": "cokreat_jobs.jobs.user_delete.job",
@@ -25,3 +36,9 @@ def job_file(name: str) -> Path:
     module = job_module(name)
     assert module.__file__ is not None
     return Path(module.__file__).resolve()
+
+
+def job_definition(name: str) -> JobDefinition:
+    """What the job contributes to the shared pipeline (its ``DEFINITION``)."""
+    definition: JobDefinition = job_module(name).DEFINITION
+    return definition

@@ -10,7 +10,8 @@ import sys
 from typing import Any
 
 from cokreat_jobs.core.config import JobConfig
-from cokreat_jobs.core.flink import JobDefinition, Metrics, NextStage, Processor
+from cokreat_jobs.core.counting import Metrics, Processor
+from cokreat_jobs.flink.definition import JobDefinition, NextStage
 from cokreat_jobs.jobs.auto_creator_v2.linker import CollectionLinker
 from cokreat_jobs.jobs.auto_creator_v2.processor import AutoCreatorV2
 from cokreat_jobs.jobs.auto_creator_v2.settings import JOB_NAME
@@ -42,7 +43,7 @@ DEFINITION = JobDefinition(
 
 
 if __name__ == "__main__":
-    from cokreat_jobs.core.runner import job_main
+    from cokreat_jobs.flink.runner import job_main
     from cokreat_jobs.jobs.auto_creator_v2 import job as _job
 
     job_main(_job.DEFINITION, sys.argv[1:])

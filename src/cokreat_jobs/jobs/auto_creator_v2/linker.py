@@ -19,16 +19,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
+from cokreat_jobs.adapters.http import ServiceClient
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import CountingProcessor, Metrics
 from cokreat_jobs.core.errors import JobError, PermanentError, TransientError
 from cokreat_jobs.core.failed import failed_event
-from cokreat_jobs.core.http import ServiceClient, is_5xx_or_429
 from cokreat_jobs.core.logs import get_logger, log_event
 from cokreat_jobs.core.outcome import Outcome
+from cokreat_jobs.core.response import is_5xx_or_429
 from cokreat_jobs.jobs.auto_creator_v2.logic import CollectionRef
 from cokreat_jobs.jobs.auto_creator_v2.settings import Settings
-from cokreat_jobs.jobs.content_auto_creator.content_api import ContentApi, LinkResult, describe
+from cokreat_jobs.sunbird.content_api import ContentApi, LinkResult, describe
 
 __all__ = ["CollectionLinker", "link_request"]
 

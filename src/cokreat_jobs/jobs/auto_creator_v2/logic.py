@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cokreat_jobs.core.definitions import Definition
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.jobs.auto_creator_v2.settings import Settings
+from cokreat_jobs.sunbird.definitions import Definition
 
 __all__ = [
     "VARIANT_KEYS",

@@ -20,24 +20,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from cokreat_jobs.core.config import JobConfig
-from cokreat_jobs.core.counting import CountingProcessor
-from cokreat_jobs.core.definitions import Definition, DefinitionLoader
-from cokreat_jobs.core.download import Downloader, event_temp_dir
-from cokreat_jobs.core.ecar import ExtractedEcar, read_ecar
-from cokreat_jobs.core.errors import InvalidField, JobError, PermanentError
-from cokreat_jobs.core.event import Event
-from cokreat_jobs.core.failed import failed_event
-from cokreat_jobs.core.http import ServiceClient, is_5xx_or_429
-from cokreat_jobs.core.logs import get_logger, log_event
-from cokreat_jobs.core.outcome import Outcome
-from cokreat_jobs.core.storage import CloudStorage, storage_path
-from cokreat_jobs.core.stores import (
+from cokreat_jobs.adapters.download import Downloader, event_temp_dir
+from cokreat_jobs.adapters.http import ServiceClient
+from cokreat_jobs.adapters.storage import CloudStorage, storage_path
+from cokreat_jobs.adapters.stores import (
     ExternalStore,
     GraphStore,
     external_store_from_config,
     graph_store_from_config,
 )
+from cokreat_jobs.core.config import JobConfig
+from cokreat_jobs.core.counting import CountingProcessor
+from cokreat_jobs.core.errors import InvalidField, JobError, PermanentError
+from cokreat_jobs.core.event import Event
+from cokreat_jobs.core.failed import failed_event
+from cokreat_jobs.core.logs import get_logger, log_event
+from cokreat_jobs.core.naming import file_name_from_url, slug
+from cokreat_jobs.core.outcome import Outcome
+from cokreat_jobs.core.response import is_5xx_or_429
 from cokreat_jobs.jobs.auto_creator_v2.linker import link_request
 from cokreat_jobs.jobs.auto_creator_v2.logic import (
     ImportRequest,
@@ -54,8 +54,9 @@ from cokreat_jobs.jobs.auto_creator_v2.logic import (
     split_metadata,
 )
 from cokreat_jobs.jobs.auto_creator_v2.settings import Settings
-from cokreat_jobs.jobs.content_auto_creator.artifacts import file_name_from_url, slug
-from cokreat_jobs.jobs.content_auto_creator.content_api import describe
+from cokreat_jobs.sunbird.content_api import describe
+from cokreat_jobs.sunbird.definitions import Definition, DefinitionLoader
+from cokreat_jobs.sunbird.ecar import ExtractedEcar, read_ecar
 
 if TYPE_CHECKING:
     from cokreat_jobs.core.counting import Metrics

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cokreat_jobs.core.config import JobConfig
-from cokreat_jobs.core.ecar import EcarLimits
+from cokreat_jobs.sunbird.ecar import EcarLimits
 
 __all__ = ["JOB_NAME", "Settings"]
 

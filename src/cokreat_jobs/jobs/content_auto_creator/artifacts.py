@@ -15,7 +15,6 @@ Plain functions, no I/O:
   A prefix ends at a boundary: ``/files`` matches ``/files`` and ``/files/a.pdf`` but not ``/files2``
   (unless the entry itself ends in ``/``, ``?``, ``=``, ``&`` or ``#``). Only http(s) URLs are ever allowed.
 - :func:`drive_file_id`: the file id of a Google Drive link.
-- :func:`slug`: file and folder names.
 - :func:`upload_file_format`: the h5p ``fileFormat`` rule.
 - :func:`size_cap`: the size cap with the ``bulk_upload_mime_types`` exemption.
 - :func:`drive_mime_compatible`: may a Drive file of one mime type be a content of another.
@@ -24,10 +23,9 @@ Plain functions, no I/O:
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
     "COMPOSED_H5P",
@@ -36,10 +34,8 @@ __all__ = [
     "SourceRule",
     "drive_file_id",
     "drive_mime_compatible",
-    "file_name_from_url",
     "is_drive_url",
     "size_cap",
-    "slug",
     "source_allowed",
     "upload_file_format",
 ]
@@ -237,37 +233,6 @@ def drive_mime_compatible(content_mime_type: str, drive_mime_type: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ names
-
-_WHITESPACE_RE = re.compile(r"\s+")
-_NOT_SLUG_RE = re.compile(r"[^A-Za-z0-9_.-]")
-_DASHES_RE = re.compile(r"-{2,}")
-
-
-def slug(text: str, fallback: str = "file") -> str:
-    """A safe file or folder name, Sunbird's ``Slug.makeSlug`` rules.
-
-    URL-decode; accents dropped (``é`` -> ``e``); whitespace runs to ``-``; keep only ``[A-Za-z0-9_.-]``;
-    runs of ``-`` to one; no ``-`` at either end; lowercase. Beyond Sunbird: leading dots are dropped too, so
-    a slug is never ``..`` nor a hidden file (it becomes a path segment on disk and in storage), and an empty
-    result becomes ``fallback``.
-    """
-    decoded = unquote(text)
-    ascii_text = unicodedata.normalize("NFKD", decoded)
-    dashed = _WHITESPACE_RE.sub("-", ascii_text.strip())
-    kept = _NOT_SLUG_RE.sub("", dashed)
-    collapsed = _DASHES_RE.sub("-", kept).strip("-").lstrip(".").lower()
-    return collapsed or fallback
-
-
-def file_name_from_url(url: str, fallback: str = "file") -> str:
-    """The slug of the URL's last path segment (query and fragment ignored)."""
-    try:
-        path = urlsplit(url.strip()).path
-    except ValueError:
-        path = ""
-    segment = path.rstrip("/").rsplit("/", 1)[-1] if path else ""
-    return slug(segment, fallback)
-
 
 # ------------------------------------------------------------------------------------------------ upload
 

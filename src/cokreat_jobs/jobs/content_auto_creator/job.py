@@ -10,7 +10,8 @@ import sys
 from typing import Any
 
 from cokreat_jobs.core.config import JobConfig
-from cokreat_jobs.core.flink import JobDefinition, Metrics, Processor
+from cokreat_jobs.core.counting import Metrics, Processor
+from cokreat_jobs.flink.definition import JobDefinition
 from cokreat_jobs.jobs.content_auto_creator.processor import ContentAutoCreator
 from cokreat_jobs.jobs.content_auto_creator.settings import JOB_NAME
 
@@ -31,7 +32,7 @@ DEFINITION = JobDefinition(name=JOB_NAME, processor_factory=make_processor, key_
 
 if __name__ == "__main__":
     # import by module name so Flink pickles the definition by reference, not this __main__ copy
-    from cokreat_jobs.core.runner import job_main
+    from cokreat_jobs.flink.runner import job_main
     from cokreat_jobs.jobs.content_auto_creator import job as _job
 
     job_main(_job.DEFINITION, sys.argv[1:])

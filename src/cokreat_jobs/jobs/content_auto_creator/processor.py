@@ -27,28 +27,26 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cokreat_jobs.adapters.download import Downloader, event_temp_dir
+from cokreat_jobs.adapters.drive import DriveClient
+from cokreat_jobs.adapters.http import ServiceClient
+from cokreat_jobs.adapters.storage import CloudStorage, storage_path
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import CountingProcessor
-from cokreat_jobs.core.download import Downloader, event_temp_dir
-from cokreat_jobs.core.drive import DriveClient
 from cokreat_jobs.core.errors import InvalidField, JobError, PermanentError, TransientError
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
-from cokreat_jobs.core.http import ServiceClient
 from cokreat_jobs.core.logs import get_logger, log_event
+from cokreat_jobs.core.naming import file_name_from_url, slug
 from cokreat_jobs.core.outcome import Outcome
-from cokreat_jobs.core.storage import CloudStorage, storage_path
 from cokreat_jobs.jobs.content_auto_creator.artifacts import (
     H5P_MIME_TYPE,
     drive_file_id,
     drive_mime_compatible,
-    file_name_from_url,
     is_drive_url,
     size_cap,
-    slug,
     upload_file_format,
 )
-from cokreat_jobs.jobs.content_auto_creator.content_api import ContentApi, ContentBusy, LinkResult, describe
 from cokreat_jobs.jobs.content_auto_creator.metadata import MetadataSplit, split_metadata
 from cokreat_jobs.jobs.content_auto_creator.request import AutoCreateRequest
 from cokreat_jobs.jobs.content_auto_creator.settings import Settings
@@ -60,6 +58,7 @@ from cokreat_jobs.jobs.content_auto_creator.stages import (
     steps_to_run,
 )
 from cokreat_jobs.jobs.content_auto_creator.validation import check_event
+from cokreat_jobs.sunbird.content_api import ContentApi, ContentBusy, LinkResult, describe
 
 if TYPE_CHECKING:
     from cokreat_jobs.core.counting import Metrics

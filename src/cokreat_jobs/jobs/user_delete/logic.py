@@ -22,14 +22,15 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from cokreat_jobs.adapters.http import ServiceClient
 from cokreat_jobs.core.config import JobConfig
+from cokreat_jobs.core.counting import Metrics
 from cokreat_jobs.core.errors import InvalidField, PermanentError, TransientError
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
-from cokreat_jobs.core.flink import Metrics
-from cokreat_jobs.core.http import HttpResponse, ServiceClient
 from cokreat_jobs.core.logs import get_logger, hash_id, log_event
 from cokreat_jobs.core.outcome import Outcome
+from cokreat_jobs.core.response import HttpResponse
 
 JOB_NAME = "user-delete"
 DELETE_ACTION = "delete-user"

@@ -1,0 +1,418 @@
+"""The content jobs under `cokreat-jobs chaos`: content-auto-creator and auto-creator-v2.
+
+Scenarios `tm-kill:<job>`, `broker-bounce:<job>` and `service-storm:<job>` run the same faults as
+user-delete's (`chaos.tm_kill`, `chaos.broker_bounce`, `chaos.service_storm`) on the same stack, with a
+batch and an accounting of their own:
+
+- content-auto-creator: one event per new content (a pdf re-hosted from the sandbox's file server, most
+  linked into one or two units of two seeded collections). Its effect: the content `Live` in the sandbox
+  (`GET /_sandbox/nodes/{id}`) with its origin, and a child of each of its units exactly once
+  (`GET /_sandbox/hierarchies/{collection}`). A duplicate: a second successful `POST /content/v4/create` of
+  an identifier in the request log, or a child more than once under a unit.
+- auto-creator-v2: one import event per question set (seeded in the sandbox's source repository, served as
+  an ECAR), each linked into one unit. Its effect: the set's node in the sqlite graph store (which the
+  sandbox reads too) and the set once under its unit. A duplicate: a child more than once under a unit.
+
+An event is lost when it has neither its effect nor a record (with a reason) in the failed topic.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from cokreat_jobs.core.config import JobConfig, load_config
+from cokreat_jobs.dev.chaos.scenarios import (
+    SEEDED_SA_KEY,
+    Result,
+    Run,
+    Stack,
+    broker_bounce,
+    chaos_overrides,
+    protection_check,
+    service_storm,
+    tm_kill,
+)
+
+CAC = "content-auto-creator"
+ACV2 = "auto-creator-v2"
+JOBS = (CAC, ACV2)
+CHANNEL = "ch-chaos"
+PDF = b"%PDF-1.4 chaos lesson\n" + b"x" * 4000
+
+# the paths each job calls (storm targets and the requests that are "its" in the log)
+PATHS = {
+    CAC: ["/content/v4/*", "/v3/search", "/content/v3/hierarchy*"],
+    ACV2: ["/api/questionset/v1/read/*", "/api/question/v1/read/*", "/source-ecar/*", "/content/*"],
+}
+
+
+def _matches(path: str, globs: Iterable[str]) -> bool:
+    import fnmatch
+
+    return any(fnmatch.fnmatchcase(path, g) for g in globs)
+
+
+class Batch:
+    """The records, the identifiers whose effect is expected and the (collection, unit) pairs of each."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes, bytes]] = []
+        self.links: dict[str, list[tuple[str, str]]] = {}
+        self.collections: list[dict[str, Any]] = []
+        self.hostile: dict[int, str] = {}  # none: the poison scenario is user-delete's
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.links)
+
+
+def _collections(tag: str, n_coll: int, n_units: int) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    cols, units = [], []
+    for c in range(n_coll):
+        cid = f"do_chaos_{tag}_book{c}"
+        us = [f"{cid}_u{u}" for u in range(n_units)]
+        cols.append({"identifier": cid, "name": f"Chaos book {c}", "channel": CHANNEL, "units": us})
+        units += [(cid, u) for u in us]
+    return cols, units
+
+
+def cac_batch(stack: Stack, tag: str, n: int) -> Batch:
+    """n new pdf contents; 3 in 4 linked (every third of those into a second unit too)."""
+    base = stack.server.url
+    folder = stack.storage_dir / "source" / tag
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "lesson.pdf").write_bytes(PDF)
+    b = Batch()
+    b.collections, units = _collections(tag, 2, 2)
+    for i in range(n):
+        oid = f"do_chaos_{tag}_c{i:05d}"
+        pairs: list[tuple[str, str]] = []
+        if i % 4 != 3:
+            pairs = [units[i % len(units)]] + ([units[(i + 1) % len(units)]] if i % 3 == 0 else [])
+        event = {
+            "eid": "BE_JOB_REQUEST",
+            "ets": 1617174912468 + i,
+            "mid": f"LP.chaos.{i}.{uuid.uuid4()}",
+            "actor": {"id": "Auto Creator", "type": "System"},
+            "context": {"pdata": {"id": "org.sunbird.platform", "ver": "1.0"}, "channel": CHANNEL},
+            "object": {"id": oid, "ver": "1"},
+            "edata": {
+                "action": "auto-create",
+                "objectType": "Content",
+                "repository": f"https://dock.sunbirded.org/api/content/v1/read/{oid}",
+                "iteration": 1,
+                "metadata": {
+                    "name": f"Chaos {oid}",
+                    "code": f"code-{oid}",
+                    "mimeType": "application/pdf",
+                    "primaryCategory": "Learning Resource",
+                    "contentType": "Resource",
+                    "framework": "NCF",
+                    "artifactUrl": f"{base}/_files/source/{tag}/lesson.pdf",
+                    "lastPublishedBy": "chaos-publisher",
+                },
+                **({"collection": [{"identifier": c, "unitId": u} for c, u in pairs]} if pairs else {}),
+            },
+        }
+        b.records.append((oid.encode(), json.dumps(event).encode()))
+        b.links[oid] = pairs
+    return b
+
+
+def acv2_batch(stack: Stack, tag: str, n: int) -> tuple[Batch, list[dict[str, Any]]]:
+    """n question sets (1-4 questions, every third nested in a section), each linked into one unit."""
+    from cokreat_jobs.dev.samples.question_sets import import_event, question_set
+
+    base = stack.server.url
+    b = Batch()
+    b.collections, units = _collections(tag, 2, 3)
+    sources = []
+    for i in range(n):
+        qs_id = f"do_chaos_{tag}_qs{i:05d}"
+        obj, _ = question_set(qs_id, 1 + i % 4, nested=i % 3 == 0)
+        sources.append(obj)
+        c, u = units[i % len(units)]
+        event = import_event(base, qs_id, collection=[{"identifier": c, "unitId": u}], n=i)
+        b.records.append((qs_id.encode(), json.dumps(event).encode()))
+        b.links[qs_id] = [(c, u)]
+    return b, sources
+
+
+def job_config(stack: Stack, job: str, topic: str, extra: Iterable[str] = ()) -> JobConfig:
+    """The chaos settings of user-delete's `chaos.job_config` (restart strategy, checkpoints, retries, the
+    seeded secrets), pointed at the sandbox as the content jobs' e2e tests do."""
+    base = stack.server.url
+    port = base.rsplit(":", 1)[1]
+    tmp = stack.home / "job-tmp" / job
+    tmp.mkdir(parents=True, exist_ok=True)
+    common = [
+        *chaos_overrides(stack, topic),
+        f'http.allow_private_networks=["127.0.0.1:{port}"]',
+        "cloud_storage_type=local",
+        f"cloud_storage.local.path={stack.storage_dir.resolve()}",
+        f"cloud_storage.public_base_url={base}/_files",
+    ]
+    sa_key = json.dumps(json.dumps({"private_key": SEEDED_SA_KEY}))
+    if job == CAC:
+        specific = [
+            f"service.search.basePath={base}",
+            f"service.content_service.basePath={base}",
+            f'content_auto_creator.artifact_upload_allowed_source=["{base}/_files/source/"]',
+            f"content_auto_creator.temp_file_location={tmp}",
+            "content_auto_creator.state_wait_backoff_ms=100",
+            f"content_auto_creator.g_service_acct_cred={sa_key}",
+        ]
+    else:
+        specific = [
+            f"service.content.basePath={base}",
+            f"source.baseUrl={base}/api",
+            "graph.store=sqlite",
+            f"graph.sqlite.url=sqlite:///{stack.graph_db.resolve()}",
+            "external.store=sqlite",
+            f"external.sqlite.url=sqlite:///{stack.external_db.resolve()}",
+            "auto_creator_v2.link_wait_backoff_ms=50",
+            f"auto_creator_v2.temp_file_location={tmp}",
+            "task.link-collection.parallelism=2",
+        ]
+    return load_config(job, overrides=[*common, *specific, *extra], env={})
+
+
+class ContentRun(Run):
+    """A content job's run: its batch seeded, the job submitted, accounted from the sandbox's nodes and trees
+    (and the graph store for auto-creator-v2), its request log and the failed topic."""
+
+    left_label = "events without their effect"
+
+    def __init__(
+        self, stack: Stack, job: str, name: str, n: int, rate: float, extra: Iterable[str] = ()
+    ) -> None:
+        from cokreat_jobs.ops.cluster import submit_job
+
+        self.stack, self.name = stack, name
+        self.job = job
+        tag = uuid.uuid4().hex[:6]
+        self.topic = f"chaos-{name.replace(':', '-')}-{tag}"
+        self.cfg = job_config(stack, job, self.topic, extra)
+        from cokreat_jobs.ops.flink_rest import FlinkRest
+
+        self.rest = FlinkRest(stack.cluster.rest_url)
+        self.seq0 = self._last_seq()
+        self._log: list[dict[str, Any]] = []
+        self._log_seq = self.seq0
+        self._done: set[str] = set()
+        stack.sandbox.clear_faults()
+        for path in PATHS[job]:  # every call a little slow, as a real service is
+            stack.sandbox.add_fault(path=path, latency_ms=10)
+        if job == CAC:
+            self.cbatch = cac_batch(stack, tag, n)
+            stack.sandbox.seed(collections=self.cbatch.collections)
+        else:
+            self.cbatch, sources = acv2_batch(stack, tag, n)
+            stack.sandbox.seed(collections=self.cbatch.collections, source_objects=sources)
+        self.batch = self.cbatch  # type: ignore[assignment]
+        self._launch(submit_job, self.cbatch.records, rate)
+
+    # -- the request log, read incrementally
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The job's requests (on its paths) since the run started."""
+        new = self.stack.sandbox.requests(since=self._log_seq)
+        if new:
+            self._log_seq = max(r["seq"] for r in new)
+            self._log += [r for r in new if _matches(r["path"], PATHS[self.job])]
+        return self._log
+
+    def effect_requests(self) -> list[dict[str, Any]]:
+        """Successful writes: content-auto-creator's create/upload/review/publish and both jobs' links."""
+        return [r for r in self.requests() if r["method"] != "GET" and 200 <= r["status"] < 300]
+
+    # -- the state
+
+    def _trees(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for col in self.cbatch.collections:
+            out[col["identifier"]] = self.stack.sandbox._call(
+                "GET", f"/_sandbox/hierarchies/{col['identifier']}"
+            )
+        return out
+
+    def _children(self) -> Counter[tuple[str, str, str]]:
+        """(collection, unit, child) -> how many times the child is under the unit."""
+        seen: Counter[tuple[str, str, str]] = Counter()
+        for cid, tree in self._trees().items():
+            for unit in (tree or {}).get("children") or []:
+                for child in unit.get("children") or []:
+                    seen[(cid, unit["identifier"], child["identifier"])] += 1
+        return seen
+
+    def _stored(self, oid: str) -> bool:
+        """The content Live with its origin (content-auto-creator); the set's node in the graph store."""
+        if self.job == ACV2:
+            from cokreat_jobs.adapters.stores.sqlite_store import read_node_sync
+
+            if not self.stack.graph_db.exists():
+                return False
+            try:
+                node = read_node_sync(str(self.stack.graph_db), oid)
+            except Exception:  # the store being written: read again on the next poll
+                return False
+            return bool(node) and node.get("IL_FUNC_OBJECT_TYPE") == "QuestionSet"
+        try:
+            with urllib.request.urlopen(f"{self.stack.server.url}/_sandbox/nodes/{oid}", timeout=30) as r:
+                node = json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                return False
+            raise
+        return node.get("status") == "Live" and node.get("origin") == oid
+
+    def effects(self, children: Counter[tuple[str, str, str]] | None = None, cached: bool = True) -> set[str]:
+        """The identifiers whose effect is in the final state: stored, and under each of their units."""
+        children = self._children() if children is None else children
+        done = set(self._done) if cached else set()
+        for oid, pairs in self.cbatch.links.items():
+            if oid in done:
+                continue
+            if all(children[(c, u, oid)] >= 1 for c, u in pairs) and self._stored(oid):
+                done.add(oid)
+        if cached:
+            self._done = done
+        return done
+
+    def remaining(self) -> set[str]:
+        return set(self.cbatch.links) - self.effects()
+
+    def failed_users(self) -> set[str]:
+        """The identifiers with a record (with a reason) in the failed topic."""
+        out = set()
+        for r in self.failed.records:
+            obj = r.get("object") if isinstance(r.get("object"), dict) else {}
+            oid = obj.get("id")
+            if (
+                isinstance(oid, str)
+                and (r.get("failInfo") or {}).get("reason")
+                and r.get("jobName") == self.job
+            ):
+                out.add(oid)
+        return out
+
+    def account(self, res: Result) -> None:
+        self.failed.poll(2.0)
+        children = self._children()
+        ids = set(self.cbatch.links)
+        done = self.effects(children, cached=False)
+        failed_ids = self.failed_users()
+        res.events = len(self.cbatch.records)
+        res.deleted = len(done)  # events with their effect
+        lost = ids - done - failed_ids
+        res.lost = len(lost)
+        # duplicates: a child more than once under a unit; a second successful create of an identifier
+        dup_links = {k for k, c in children.items() if c > 1 and k[2] in ids}
+        creates: Counter[str] = Counter()
+        if self.job == CAC:
+            for r in self.requests():
+                if r["method"] == "POST" and r["path"] == "/content/v4/create" and 200 <= r["status"] < 300:
+                    body = r.get("body") if isinstance(r.get("body"), dict) else {}
+                    ident = ((body.get("request") or {}).get("content") or {}).get("identifier")
+                    creates[str(ident)] += 1
+        dup_creates = {k for k, c in creates.items() if c > 1}
+        res.duplicates = len({k[2] for k in dup_links} | dup_creates)
+        # a child under a unit it was not sent to
+        wanted = {(c, u, oid) for oid, pairs in self.cbatch.links.items() for c, u in pairs}
+        misplaced = [k for k in children if k[2] in ids and k not in wanted]
+        mine = [r for r in self.failed.records if r.get("jobName") == self.job]
+        res.failed = len(mine)
+        res.failed_with_reason = sum(1 for r in mine if (r.get("failInfo") or {}).get("reason"))
+        res.failed_reasons = dict(Counter(str((r.get("failInfo") or {}).get("reason")) for r in mine))
+        res.fault.setdefault("accounting", {})
+        res.fault["accounting"] = {
+            "with_effect": len(done),
+            "failed_ids": len(failed_ids),
+            "creates": sum(creates.values()),
+            "links": sum(1 for k in children if k[2] in ids),
+        }
+        if res.lost:
+            res.problems.append(f"{res.lost} events lost: e.g. {sorted(lost)[:3]}")
+        if dup_links:
+            res.problems.append(
+                f"{len(dup_links)} children more than once under a unit: {sorted(dup_links)[:3]}"
+            )
+        if dup_creates:
+            res.problems.append(f"{len(dup_creates)} identifiers created twice: {sorted(dup_creates)[:3]}")
+        if misplaced:
+            res.problems.append(f"{len(misplaced)} children under a unit not asked: {misplaced[:3]}")
+        if res.failed_with_reason != res.failed:
+            res.problems.append(f"{res.failed - res.failed_with_reason} failed records without a reason")
+        if self.producer.errors:
+            res.problems.append(f"producer errors: {self.producer.errors[:3]}")
+        res.restarts = self.restarts()
+        res.protection = protection_check(
+            self.stack,
+            [],
+            self.failed.records,
+            markers=(f"{self.job} success".encode(), b'"outcome":"success"'),
+        )
+        if res.protection["problems"]:
+            res.problems += res.protection["problems"]
+
+
+# ----------------------------------------------------------------------------------------- scenarios
+#
+# Batch sizes: the content jobs make 6-8 service calls per event, so their batches are a few hundred events
+# (full) and a few dozen (short) at a few events per second.
+
+
+def scenario_tm_kill(job: str, stack: Stack, short: bool, events: int | None) -> Result:
+    res = Result(f"tm-kill:{job}", short)
+    n = events or (40 if short else 300)
+    kills = 1 if short else 3
+    # the batch outlasts every kill and its recovery (~25 s each), so the last kill still meets a backlog
+    rate = 4.0 if short else min(5.0, n / (kills * 30 + 15))
+    run = ContentRun(stack, job, res.scenario, n, rate)
+    return tm_kill(stack, res, run, n, kills)
+
+
+def scenario_broker_bounce(job: str, stack: Stack, short: bool, events: int | None) -> Result:
+    res = Result(f"broker-bounce:{job}", short)
+    n = events or (40 if short else 300)
+    rate = 4.0 if short else 5.0
+    run = ContentRun(stack, job, res.scenario, n, rate)
+    return broker_bounce(stack, res, run, n, 5 if short else 15)
+
+
+def scenario_service_storm(job: str, stack: Stack, short: bool, events: int | None) -> Result:
+    res = Result(f"service-storm:{job}", short)
+    storm_s = 10 if short else 60
+    rate = 3.0 if short else 5.0
+    n = events or int(rate * (storm_s + 5))
+    # as user-delete's storm: hung calls give up after 2 s, few attempts, so some events run out of retries
+    run = ContentRun(
+        stack,
+        job,
+        res.scenario,
+        n,
+        rate,
+        ["http.read_timeout_ms=2000", "http.retry.max_attempts=3", "http.retry.backoff_ms=100"],
+    )
+    return service_storm(stack, res, run, storm_s, [(None, p) for p in PATHS[job]], PATHS[job])
+
+
+KINDS: dict[str, Callable[[str, Stack, bool, int | None], Result]] = {
+    "tm-kill": scenario_tm_kill,
+    "broker-bounce": scenario_broker_bounce,
+    "service-storm": scenario_service_storm,
+}
+
+
+def run_scenario(name: str, stack: Stack, short: bool, events: int | None) -> Result:
+    """`<kind>:<job>`, e.g. `tm-kill:auto-creator-v2`."""
+    kind, job = name.split(":", 1)
+    if job not in JOBS or kind not in KINDS:
+        raise ValueError(f"unknown scenario {name}")
+    return KINDS[kind](job, stack, short, events)

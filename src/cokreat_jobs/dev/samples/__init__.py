@@ -1,0 +1,4 @@
+"""Fixture builders shared by the demo, the benchmark, the chaos scenarios and the tests.
+
+- ``question_sets``: question sets, their questions and their import events
+"""

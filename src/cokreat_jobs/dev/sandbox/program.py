@@ -1,0 +1,106 @@
+"""program-service: `DELETE /program/v1/user/{userId}` (the call user-delete makes).
+
+Reproduces the real service's answers: the success message keeps the template placeholder the service never
+fills in (`${req.params.userId}`, a quoting bug in its source), is a bare string for contributing-org users,
+and every error carries `responseCode: SERVER_ERROR` whatever the HTTP status. Admin and sourcing-role users
+are refused permanently. The sticky-404 defect and unanswered requests are left to fault rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from cokreat_jobs.dev.sandbox.admin import inspect_route
+from cokreat_jobs.dev.sandbox.envelope import Api, error, json_response, ok
+from cokreat_jobs.dev.sandbox.router import Call
+from cokreat_jobs.dev.sandbox.runtime import Sandbox, SeedError
+from cokreat_jobs.dev.sandbox.state import Database
+
+API_DELETE_USER = Api("api.delete.user", "1.0", "program")
+
+SCHEMA = ("CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, roles BLOB NOT NULL)",)
+
+DELETED_MESSAGE = "User deleted Successfully ${req.params.userId}"
+NOT_FOUND_MESSAGE = "User not found in Sunbird"
+REFUSED_MESSAGE = "Can only delete Individual or contributing org user"
+REFUSED_ROLES = frozenset({"admin", "sourcing_admin", "sourcing_reviewer"})
+REFUSED_STATUS = 400
+"""The real service answers this refusal through its generic error path; the job decides on the reason."""
+
+
+class Users:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        db.ensure_schema(SCHEMA)
+
+    def upsert(self, user_id: str, roles: list[str]) -> None:
+        sql = "INSERT OR REPLACE INTO users (id, roles) VALUES (?, ?)"
+        self._db.execute(sql, (user_id, orjson.dumps(roles)))
+
+    def roles(self, user_id: str) -> list[str] | None:
+        row = self._db.query_one("SELECT roles FROM users WHERE id = ?", (user_id,))
+        return orjson.loads(row[0]) if row else None
+
+    def delete(self, user_id: str) -> bool:
+        return self._db.execute("DELETE FROM users WHERE id = ?", (user_id,)) > 0
+
+    def ids(self) -> list[str]:
+        return [r[0] for r in self._db.query("SELECT id FROM users ORDER BY rowid")]
+
+    def clear(self) -> None:
+        self._db.execute("DELETE FROM users")
+
+
+def _failure(status: int, reason: str) -> Response:
+    return error(
+        API_DELETE_USER,
+        status,
+        "ERR_DELETING_USER_FAILED",
+        "Unable to delete given user",
+        response_code="SERVER_ERROR",
+        result={"response": reason},
+    )
+
+
+def register(sandbox: Sandbox) -> None:
+    users = Users(sandbox.db)
+    sandbox.services["users"] = users
+    sandbox.on_reset(users.clear)
+
+    def seed_users(items: list[Any]) -> int:
+        parsed: list[tuple[str, list[str]]] = []
+        for item in items:
+            if isinstance(item, str):
+                user_id, roles = item, []
+            elif isinstance(item, dict) and isinstance(item.get("id"), str):
+                user_id, roles = item["id"], item.get("roles") or []
+            else:
+                raise SeedError(f"a user is an id or an object with an id: {item!r}")
+            if not user_id or not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+                raise SeedError(f"bad user: {item!r}")
+            parsed.append((user_id, roles))
+        for user_id, roles in parsed:
+            users.upsert(user_id, roles)
+        return len(parsed)
+
+    async def delete_user(call: Call) -> Response:
+        user_id = call.params["userId"]
+        roles = users.roles(user_id)
+        if roles is None:
+            return _failure(404, NOT_FOUND_MESSAGE)
+        if REFUSED_ROLES.intersection(roles):
+            return _failure(REFUSED_STATUS, REFUSED_MESSAGE)
+        users.delete(user_id)
+        # Contributing-org users ("user" role) go through another branch that answers a bare string.
+        result: Any = DELETED_MESSAGE if "user" in roles else {"response": DELETED_MESSAGE}
+        return ok(API_DELETE_USER, result)
+
+    async def list_users(call: Call) -> Response:
+        return json_response({"users": users.ids()})
+
+    sandbox.add_seed_kind("users", seed_users)
+    sandbox.router.add("DELETE", "/program/v1/user/{userId}", delete_user, API_DELETE_USER)
+    inspect_route(sandbox, "GET", "/_sandbox/users", list_users)

@@ -1,0 +1,67 @@
+"""Running a job on the local MiniCluster (`run`), or as the entry point of `flink run -py <job.py>`."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from cokreat_jobs.core.config import JobConfig, load_config
+from cokreat_jobs.flink.definition import JobDefinition
+from cokreat_jobs.flink.pipeline import build_pipeline
+
+TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
+
+
+def run_local(definition: JobDefinition, cfg: JobConfig) -> int:
+    """Run until the job ends or SIGINT/SIGTERM arrives; cancel it cleanly then. Returns the exit code."""
+    stop = {"signal": 0}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop["signal"] = signum
+
+    job = definition.name
+    env = build_pipeline(definition, cfg)
+    client = env.execute_async(cfg.get_str("job.name", job))
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    print(f"{job} running as Flink job {client.get_job_id()} (Ctrl-C stops it)", file=sys.stderr, flush=True)
+    try:
+        while True:
+            if stop["signal"]:
+                try:
+                    client.cancel().result()
+                except Exception:  # already finished or the cluster is shutting down
+                    pass
+                print(f"{job} stopped", file=sys.stderr, flush=True)
+                return 0
+            try:
+                status = str(client.get_job_status().result())
+            except Exception:
+                # a per-job MiniCluster shuts down once its job has failed for good
+                print(
+                    f"{job} ended: the job failed (restarts exhausted); see the log above",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return 1
+            if status in TERMINAL:
+                print(f"{job} ended: {status}", file=sys.stderr, flush=True)
+                return 0 if status in ("FINISHED", "CANCELED") else 1
+            time.sleep(0.5)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def job_main(job: JobDefinition, argv: Sequence[str] | None = None) -> None:
+    """Entry point of a job file under `flink run -py <job.py> [--config FILE] [--set KEY=VALUE]...`."""
+    parser = argparse.ArgumentParser(prog=job.name)
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
+    cfg = load_config(job.name, config_file=args.config, overrides=args.overrides)
+    env = build_pipeline(job, cfg)
+    env.execute(cfg.get_str("job.name", job.name))

@@ -1,0 +1,8 @@
+"""Floor 3: the platform's contracts shared by the jobs, the operator tools and the sandbox.
+
+Imports only :mod:`cokreat_jobs.core` and :mod:`cokreat_jobs.adapters`.
+
+- ``content_api``: the content, search and hierarchy APIs (:class:`ContentApi`)
+- ``ecar``: reading an ECAR package safely
+- ``definitions``: the object definitions (``schema.json`` + ``config.json``)
+"""
