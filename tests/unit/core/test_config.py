@@ -18,7 +18,7 @@ from cokreat_jobs.jobs import JOB_MODULES
 
 JOBS = tuple(JOB_MODULES)
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def load(job: str, *overrides: str, env: dict[str, str] | None = None, **kw: object) -> JobConfig:

@@ -24,7 +24,7 @@ from cokreat_jobs.dev.samples.question_sets import (
 from cokreat_jobs.dev.sandbox.server import ServerThread
 from cokreat_jobs.jobs.auto_creator_v2.processor import AutoCreatorV2
 
-REFERENCE_SCHEMAS = Path(__file__).parents[2].parent / "shared/reference/schemas"
+REFERENCE_SCHEMAS = Path(__file__).parents[4].parent / "shared/reference/schemas"
 
 
 @pytest.fixture()

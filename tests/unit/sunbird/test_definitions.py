@@ -13,7 +13,7 @@ from cokreat_jobs.core.config import load_config
 from cokreat_jobs.core.errors import PermanentError
 from cokreat_jobs.sunbird.definitions import DefinitionLoader, definition_folder, packaged_schemas_dir
 
-REFERENCE = Path(__file__).parents[2].parent / "shared/reference/schemas"
+REFERENCE = Path(__file__).parents[3].parent / "shared/reference/schemas"
 
 
 def test_folder_name() -> None:
