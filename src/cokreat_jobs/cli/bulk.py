@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import click
 
@@ -131,21 +130,6 @@ def upload_cmd(
     click.echo(result.process_id)
 
 
-def _table(process_id: str, contents: list[status_mod.Content], expect: int | None) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"import {process_id}")
-    for col in ("identifier", "name", "status", "importError"):
-        table.add_column(col, overflow="fold")
-    for c in contents:
-        table.add_row(c.identifier, c.name or "", c.status or "", c.import_error or "")
-    parts = [f"{k}: {v}" for k, v in status_mod.counts(contents).items()]
-    if expect is not None:
-        parts.append(f"not found yet: {max(0, expect - len(contents))}")
-    table.caption = ", ".join(parts) or "no content found"
-    return table
-
-
 @import_group.command("status")
 @click.argument("process_id")
 @click.option(
@@ -229,7 +213,7 @@ def status_cmd(
     if as_json:
         click.echo(json.dumps(status_mod.report(process_id, contents), ensure_ascii=False))
     else:
-        Console().print(_table(process_id, contents, expect))
+        Console().print(status_mod.status_table(process_id, contents, expect))
     if not finished:
         click.echo(f"timed out after {timeout:.0f} s before every content was final", err=True)
         sys.exit(1)

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import click
 
+from cokreat_jobs import __version__
 from cokreat_jobs.cli.bulk import import_group
 from cokreat_jobs.cli.inspect import inspect
 from cokreat_jobs.jobs import JOB_MODULES
 
 
 @click.group()
+@click.version_option(__version__, "--version", message="%(version)s")
 def main() -> None:
     """coKreat's Flink jobs: run them, feed them, and the local stack they run against."""
 

@@ -3,6 +3,7 @@
 One package per job, the same file names for the same roles: ``job.py`` wires the Flink graph (and is the
 file ``flink run -py`` submits), the other modules are plain logic. No job imports another.
 
+- ``user_delete``, ``content_auto_creator``, ``auto_creator_v2``: the jobs
 - :data:`JOB_MODULES`: job name -> the module of its ``job.py``
 - :func:`job_module`, :func:`job_definition`, :func:`job_file`
 """

@@ -17,7 +17,8 @@ Selected by config:
                        (``external.sqlite.url``)
 ====================== ============================================================================
 
-A sqlite URL is ``sqlite:///abs/path.db`` (or a plain path).
+A sqlite URL is ``sqlite:///abs/path.db`` (or a plain path). The adapters: ``neo4j_store``,
+``cassandra_store``, ``sqlite_store``.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ class Item:
     note: str = ""
 
 
-def _zip(entries: dict[str, bytes]) -> bytes:
+def zip_bytes(entries: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         for name, data in entries.items():
@@ -83,7 +83,7 @@ def _service_account(token_uri: str) -> dict[str, str]:
     }
 
 
-def _storage_dir(endpoints: dict[str, Any]) -> Path:
+def storage_dir(endpoints: dict[str, Any]) -> Path:
     parsed = urlparse(str(endpoints["storage"]))
     return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(str(endpoints["storage"]))
 
@@ -101,8 +101,8 @@ class _Batch:
             "atlas-scan.pdf": b"%PDF-1.4 a big scan\n" + b"s" * (MAX_SIZE + 50_000),
             "water-cycle.mp4": b"\x00\x00\x00\x18ftypmp42" + b"w" * 20_000,
             "lecture-full.mp4": b"\x00\x00\x00\x18ftypmp42" + b"l" * (MAX_SIZE + 80_000),
-            "solar-system.zip": _zip({"index.html": b"<html><body>Solar system</body></html>"}),
-            "quiz.h5p": _zip({"h5p.json": b'{"title": "Quiz"}', "content/content.json": b"{}"}),
+            "solar-system.zip": zip_bytes({"index.html": b"<html><body>Solar system</body></html>"}),
+            "quiz.h5p": zip_bytes({"h5p.json": b'{"title": "Quiz"}', "content/content.json": b"{}"}),
             "icon.png": b"\x89PNG\r\n\x1a\n" + b"i" * 800,
         }
         for name, data in files.items():
@@ -319,7 +319,7 @@ def content_auto_creator_demo(console: Console, endpoints: dict[str, Any], workd
     console.rule("[bold]content-auto-creator")
     base = str(endpoints["sandbox"]).rstrip("/")
     sandbox = SandboxClient(base)
-    batch, expected = content_batch(base, _storage_dir(endpoints), random.Random(2))
+    batch, expected = content_batch(base, storage_dir(endpoints), random.Random(2))
     sandbox.seed(
         contents=batch.seed_contents,
         drive_files=[batch.drive_file],

@@ -20,8 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cokreat_jobs.cli.bulk import _table as status_table
-from cokreat_jobs.dev.demo.content import HTML, MP4, PDF, _storage_dir, _zip
+from cokreat_jobs.dev.demo.content import HTML, MP4, PDF, storage_dir, zip_bytes
 from cokreat_jobs.dev.stack.jobrun import LocalJobRun
 from cokreat_jobs.ops.bulk import status as status_mod
 
@@ -79,7 +78,7 @@ def _write_files(folder: Path, rows: list[dict[str, str]]) -> None:
         elif row["mimeType"] == MP4:
             data = b"\x00\x00\x00\x18ftypmp42" + b"v" * 12_000
         else:
-            data = _zip({"index.html": f"<html><body>{row['name']}</body></html>".encode()})
+            data = zip_bytes({"index.html": f"<html><body>{row['name']}</body></html>".encode()})
         (folder / file).write_bytes(data)
 
 
@@ -156,7 +155,7 @@ def bulk_upload_demo(console: Console, endpoints: dict[str, Any], workdir: Path)
     tag = uuid.uuid4().hex[:4]
     src = f"{base}/_files/source/bulk-{tag}"
     rows = _rows(src, tag)
-    _write_files(_storage_dir(endpoints) / "source" / f"bulk-{tag}", rows)
+    _write_files(storage_dir(endpoints) / "source" / f"bulk-{tag}", rows)
     folder = Path(tempfile.mkdtemp(prefix="bulk-upload-", dir=workdir))
 
     temp = Path(tempfile.mkdtemp(prefix="bulk-job-", dir=workdir))
@@ -182,7 +181,7 @@ def bulk_upload_demo(console: Console, endpoints: dict[str, Any], workdir: Path)
         return False
     refused, process_id, contents, finished = outcome
     expect = len(rows)
-    console.print(status_table(process_id, contents, expect))
+    console.print(status_mod.status_table(process_id, contents, expect))
     live = [c for c in contents if c.status == "Live"]
     ours = [c for c in live if (c.artifact_url or "").startswith(f"{base}/_files/content/{c.identifier}/")]
     console.print(

@@ -2,6 +2,18 @@
 
 `create_app(state_dir, settings)` builds the ASGI app; `python -m cokreat_jobs.dev.sandbox` serves it;
 `ServerThread` runs it in a background thread for tests.
+
+- ``app``, ``server``, ``router``, ``runtime``, ``state``: the ASGI app, its server, routing, shared state
+- ``envelope``, ``multipart``: Sunbird's answer envelope, multipart forms
+- ``content``, ``content_schema``, ``nodes``, ``publisher``, ``hierarchy``, ``search``: content-service,
+  its schema rules, the node store, the asynchronous publish, collection hierarchies, search
+- ``program``: program-service's user paths
+- ``source``: the source repository (question sets, questions, their ECARs)
+- ``imports``: the import APIs (``content/v4/import``, ``questionset/v1/import``)
+- ``drive``: Google Drive's API and its OAuth token endpoint
+- ``files``: the local cloud storage over HTTP
+- ``admin``, ``faults``, ``requestlog``: the ``/_sandbox/*`` paths, fault rules, the request log
+- ``testing``: helpers for tests
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ __all__ = [
     "fetch_hits",
     "is_final",
     "report",
+    "status_table",
 ]
 
 PAGE_SIZE = 100
@@ -204,3 +205,19 @@ def watch(
         if time.monotonic() >= deadline:
             return contents, False
         time.sleep(max(0.0, min(interval, deadline - time.monotonic())))
+
+
+def status_table(process_id: str, contents: list[Content], expect: int | None) -> Any:
+    """Where an import stands as a rich table: one row per content, the counts per status below."""
+    from rich.table import Table
+
+    table = Table(title=f"import {process_id}")
+    for col in ("identifier", "name", "status", "importError"):
+        table.add_column(col, overflow="fold")
+    for c in contents:
+        table.add_row(c.identifier, c.name or "", c.status or "", c.import_error or "")
+    parts = [f"{k}: {v}" for k, v in counts(contents).items()]
+    if expect is not None:
+        parts.append(f"not found yet: {max(0, expect - len(contents))}")
+    table.caption = ", ".join(parts) or "no content found"
+    return table
