@@ -44,6 +44,7 @@ from pyhocon import ConfigFactory, ConfigParser, ConfigTree
 from pyhocon.exceptions import ConfigException
 
 from cokreat_jobs.core.errors import ConfigError
+from cokreat_jobs.core.values import deep_merge, type_name
 
 __all__ = [
     "ENV_PREFIX",
@@ -71,20 +72,6 @@ _FALSE = frozenset({"false", "no", "off"})
 _INT_RE = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _FLOAT_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)")
 _KEY_RE = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*")
-
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if value is None:
-        return "null"
-    return type(value).__name__
 
 
 def _plain(value: Any) -> Any:
@@ -157,7 +144,7 @@ class JobConfig:
             return "true" if value else "false"
         if isinstance(value, int | float):
             return str(value)
-        raise ConfigError(f"configuration key '{key}' must be a string, got {_type_name(value)}")
+        raise ConfigError(f"configuration key '{key}' must be a string, got {type_name(value)}")
 
     def get_int(self, key: str, default: Any = _MISSING) -> int:
         value = self._lookup(key)
@@ -171,7 +158,7 @@ class JobConfig:
             return int(value)
         elif isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
             return int(value.strip())
-        raise ConfigError(f"configuration key '{key}' must be an integer, got {_type_name(value)} {value!r}")
+        raise ConfigError(f"configuration key '{key}' must be an integer, got {type_name(value)} {value!r}")
 
     def get_float(self, key: str, default: Any = _MISSING) -> float:
         value = self._lookup(key)
@@ -183,7 +170,7 @@ class JobConfig:
             text = value.strip()
             if _INT_RE.fullmatch(text) or _FLOAT_RE.fullmatch(text):
                 return float(text)
-        raise ConfigError(f"configuration key '{key}' must be a number, got {_type_name(value)} {value!r}")
+        raise ConfigError(f"configuration key '{key}' must be a number, got {type_name(value)} {value!r}")
 
     def get_bool(self, key: str, default: Any = _MISSING) -> bool:
         value = self._lookup(key)
@@ -197,7 +184,7 @@ class JobConfig:
                 return True
             if text in _FALSE:
                 return False
-        raise ConfigError(f"configuration key '{key}' must be a boolean, got {_type_name(value)} {value!r}")
+        raise ConfigError(f"configuration key '{key}' must be a boolean, got {type_name(value)} {value!r}")
 
     def get_list(self, key: str, default: Any = _MISSING) -> list[Any]:
         """A list, or a comma-separated string split into its stripped, non-empty items.
@@ -211,7 +198,7 @@ class JobConfig:
             return _plain(value)
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
-        raise ConfigError(f"configuration key '{key}' must be a list, got {_type_name(value)}")
+        raise ConfigError(f"configuration key '{key}' must be a list, got {type_name(value)}")
 
     def get_dict(self, key: str, default: Any = _MISSING) -> dict[str, Any]:
         value = self._lookup(key)
@@ -219,7 +206,7 @@ class JobConfig:
             return self._default(key, default)
         if isinstance(value, dict):
             return _plain(value)
-        raise ConfigError(f"configuration key '{key}' must be an object, got {_type_name(value)}")
+        raise ConfigError(f"configuration key '{key}' must be an object, got {type_name(value)}")
 
     def as_dict(self) -> dict[str, Any]:
         """The whole configuration as a plain dict (a copy)."""
@@ -260,17 +247,9 @@ def _set_path(data: dict[str, Any], parts: list[str], value: Any, key: str) -> N
         node = child
     last = parts[-1]
     if isinstance(value, dict) and isinstance(node.get(last), dict):
-        _deep_merge(node[last], value)
+        deep_merge(node[last], value)
     else:
         node[last] = value
-
-
-def _deep_merge(target: dict[str, Any], source: Mapping[str, Any]) -> None:
-    for k, v in source.items():
-        if isinstance(v, dict) and isinstance(target.get(k), dict):
-            _deep_merge(target[k], v)
-        else:
-            target[k] = v
 
 
 # ---------------------------------------------------------------------------------------------- loading

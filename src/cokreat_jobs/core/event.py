@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from cokreat_jobs.core.errors import InvalidField, MalformedEvent
+from cokreat_jobs.core.values import type_name
 
 __all__ = ["DEFAULT_MAX_DEPTH", "Event", "parse_record"]
 
@@ -19,20 +20,6 @@ DEFAULT_MAX_DEPTH = 64
 
 _BOM = b"\xef\xbb\xbf"
 _MISSING: Any = object()
-
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return type(value).__name__
 
 
 def _too_deep(value: Any, max_depth: int) -> bool:
@@ -85,7 +72,7 @@ def parse_record(
     except (RecursionError, MemoryError, ValueError) as e:
         raise MalformedEvent(f"record is not valid JSON: {type(e).__name__}") from None
     if not isinstance(parsed, dict):
-        raise MalformedEvent(f"record is JSON but not an object (a {_type_name(parsed)})")
+        raise MalformedEvent(f"record is JSON but not an object (a {type_name(parsed)})")
     # Counting brackets is a fast upper bound of the depth: most events need no walk at all.
     if data.count(b"{") + data.count(b"[") > max_depth and _too_deep(parsed, max_depth):
         raise MalformedEvent(f"record nests deeper than {max_depth} levels")
@@ -103,7 +90,7 @@ class Event:
 
     def __init__(self, data: dict[str, Any]) -> None:
         if not isinstance(data, dict):
-            raise InvalidField("<event>", "an object", _type_name(data))
+            raise InvalidField("<event>", "an object", type_name(data))
         self._data = data
 
     @property
@@ -117,7 +104,7 @@ class Event:
         for part in path.split("."):
             if not isinstance(node, dict):
                 if strict and node is not None:
-                    raise InvalidField(path[: walked - 1], "an object", _type_name(node))
+                    raise InvalidField(path[: walked - 1], "an object", type_name(node))
                 return _MISSING
             node = node.get(part, _MISSING)
             if node is _MISSING:
@@ -138,7 +125,7 @@ class Event:
             return default
         if isinstance(value, str):
             return value
-        raise InvalidField(path, "a string", _type_name(value))
+        raise InvalidField(path, "a string", type_name(value))
 
     def get_int(self, path: str, default: int = 0) -> int:
         value = self._find(path, strict=True)
@@ -149,7 +136,7 @@ class Event:
         # JSON has one number type: 2.0 is a whole number, written by some producers.
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise InvalidField(path, "an integer", _type_name(value))
+        raise InvalidField(path, "an integer", type_name(value))
 
     def get_float(self, path: str, default: float = 0.0) -> float:
         value = self._find(path, strict=True)
@@ -157,7 +144,7 @@ class Event:
             return default
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
-        raise InvalidField(path, "a number", _type_name(value))
+        raise InvalidField(path, "a number", type_name(value))
 
     def get_bool(self, path: str, default: bool = False) -> bool:
         value = self._find(path, strict=True)
@@ -165,7 +152,7 @@ class Event:
             return default
         if isinstance(value, bool):
             return value
-        raise InvalidField(path, "a boolean", _type_name(value))
+        raise InvalidField(path, "a boolean", type_name(value))
 
     def get_list(self, path: str, default: list[Any] | None = None) -> list[Any]:
         value = self._find(path, strict=True)
@@ -173,7 +160,7 @@ class Event:
             return [] if default is None else default
         if isinstance(value, list):
             return value
-        raise InvalidField(path, "a list", _type_name(value))
+        raise InvalidField(path, "a list", type_name(value))
 
     def get_dict(self, path: str, default: dict[str, Any] | None = None) -> dict[str, Any]:
         value = self._find(path, strict=True)
@@ -181,7 +168,7 @@ class Event:
             return {} if default is None else default
         if isinstance(value, dict):
             return value
-        raise InvalidField(path, "an object", _type_name(value))
+        raise InvalidField(path, "an object", type_name(value))
 
     @property
     def mid(self) -> str:

@@ -18,12 +18,12 @@ with ``execute_async`` whose callbacks complete an asyncio future on the caller'
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cokreat_jobs.core.errors import ConfigError
+from cokreat_jobs.core.values import compact_json
 
 if TYPE_CHECKING:
     from cassandra.cluster import Cluster, ResponseFuture, Session
@@ -37,10 +37,6 @@ __all__ = ["CassandraExternalStore"]
 _TEXT_TYPES = frozenset({"text", "varchar", "ascii"})
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -48,7 +44,7 @@ def _as_text(value: Any) -> str:
         return bytes(value).decode("utf-8")
     if isinstance(value, tuple | set | frozenset):
         value = list(value)
-    return _json(value)
+    return compact_json(value)
 
 
 def _decode_blob(value: Any) -> Any:

@@ -21,11 +21,11 @@ thread of its own), and closed with :meth:`close` on that loop.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 from cokreat_jobs.core.errors import ConfigError
+from cokreat_jobs.core.values import compact_json
 
 if TYPE_CHECKING:
     from neo4j import AsyncDriver
@@ -45,17 +45,13 @@ CONSTRAINT_QUERY = (
 log = logging.getLogger(__name__)
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def _prepare_value(value: Any) -> Any:
     if isinstance(value, dict):
-        return _json(value)
+        return compact_json(value)
     if isinstance(value, list | tuple | set | frozenset):
         items = list(value)
         if any(isinstance(v, dict | list | tuple | set | frozenset) for v in items):
-            return _json(items if not isinstance(value, set | frozenset) else sorted(items, key=str))
+            return compact_json(items if not isinstance(value, set | frozenset) else sorted(items, key=str))
         seen: set[Any] = set()
         out: list[Any] = []
         for item in items:

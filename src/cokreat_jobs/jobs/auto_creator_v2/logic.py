@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cokreat_jobs.core.event import Event
+from cokreat_jobs.core.values import compact_json
 from cokreat_jobs.jobs.auto_creator_v2.settings import Settings
 from cokreat_jobs.sunbird.definitions import Definition
 
@@ -241,15 +242,11 @@ def enrich_hierarchy(
 # ------------------------------------------------------------------------------------------- store values
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def dedupe(values: Iterable[Any]) -> list[Any]:
     out: list[Any] = []
     seen: set[str] = set()
     for v in values:
-        key = _json(v)
+        key = compact_json(v)
         if key not in seen:
             seen.add(key)
             out.append(v)
@@ -265,12 +262,12 @@ def graph_properties(metadata: Mapping[str, Any], definition: Definition) -> dic
         if key in ("identifier", "objectType") or value is None:
             continue
         if key in object_props and not isinstance(value, str):
-            out[key] = _json(value)
+            out[key] = compact_json(value)
         elif isinstance(value, dict):
-            out[key] = _json(value)
+            out[key] = compact_json(value)
         elif isinstance(value, list):
             items = dedupe(value)
-            out[key] = _json(items) if any(isinstance(i, dict | list) for i in items) else items
+            out[key] = compact_json(items) if any(isinstance(i, dict | list) for i in items) else items
         else:
             out[key] = value
     return out
@@ -279,7 +276,7 @@ def graph_properties(metadata: Mapping[str, Any], definition: Definition) -> dic
 def external_values(external: Mapping[str, Any]) -> dict[str, str]:
     """Column (lowercased) -> text: strings as they are, anything else as JSON; nulls dropped."""
     return {
-        key.lower(): value if isinstance(value, str) else _json(value)
+        key.lower(): value if isinstance(value, str) else compact_json(value)
         for key, value in external.items()
         if value is not None
     }

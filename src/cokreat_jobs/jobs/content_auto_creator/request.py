@@ -7,6 +7,7 @@ from typing import Any
 
 from cokreat_jobs.core.errors import InvalidField
 from cokreat_jobs.core.event import Event
+from cokreat_jobs.core.values import type_name
 from cokreat_jobs.jobs.content_auto_creator.stages import parse_origin_data
 
 __all__ = ["AutoCreateRequest", "CollectionRef"]
@@ -21,18 +22,6 @@ class CollectionRef:
     unit_id: str
 
 
-def _type_name(value: Any) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return type(value).__name__
-
-
 def _pkg_version(event: Event) -> float:
     value = event.get("edata.metadata.pkgVersion")
     if value is None:
@@ -44,7 +33,7 @@ def _pkg_version(event: Event) -> float:
             return float(value.strip() or 0)
         except ValueError:
             pass
-    raise InvalidField("edata.metadata.pkgVersion", "a number", _type_name(value))
+    raise InvalidField("edata.metadata.pkgVersion", "a number", type_name(value))
 
 
 def _collections(event: Event) -> tuple[CollectionRef, ...]:
@@ -53,12 +42,12 @@ def _collections(event: Event) -> tuple[CollectionRef, ...]:
         if item is None or item == {}:
             continue  # the reference's default was List(Map()): an empty entry is no entry
         if not isinstance(item, dict):
-            raise InvalidField(f"edata.collection[{i}]", "an object", _type_name(item))
+            raise InvalidField(f"edata.collection[{i}]", "an object", type_name(item))
         values = []
         for key in ("identifier", "unitId"):
             value = item.get(key)
             if value is not None and not isinstance(value, str):
-                raise InvalidField(f"edata.collection[{i}].{key}", "a string", _type_name(value))
+                raise InvalidField(f"edata.collection[{i}].{key}", "a string", type_name(value))
             values.append((value or "").strip())
         refs.append(CollectionRef(values[0], values[1]))
     return tuple(refs)
@@ -72,7 +61,7 @@ def _origin_data(event: Event) -> dict[str, Any]:
         return value
     if isinstance(value, str):
         return parse_origin_data(value)  # some producers send it as the search API does: a JSON string
-    raise InvalidField("edata.originData", "an object", _type_name(value))
+    raise InvalidField("edata.originData", "an object", type_name(value))
 
 
 @dataclass(frozen=True, slots=True)
