@@ -21,8 +21,8 @@ which every attempt of every call passes through:
 
 Each instance records per-service figures for the metrics: the current adaptive limit, requests, overload
 answers, retries and a request-latency histogram (cumulative bucket counts, Prometheus style). Instances are
-listed in a process-wide registry by service name so the Flink wiring can publish them as gauges
-(:func:`service_stats`).
+listed in a :class:`ServiceRegistry` by service name so the Flink wiring can publish them as gauges
+(:func:`service_stats`): the process-wide :data:`REGISTRY` unless an instance is given its own (tests).
 
 Everything runs on the event loop of the client that owns the instance; the clock and sleep are injectable
 for tests.
@@ -54,6 +54,8 @@ __all__ = [
     "LatencyHistogram",
     "RateLimiter",
     "ServiceProtection",
+    "REGISTRY",
+    "ServiceRegistry",
     "registered_services",
     "service_stats",
 ]
@@ -215,8 +217,42 @@ class LatencyHistogram:
 
 # ------------------------------------------------------------------------------------------ protection
 
-_registry_lock = threading.Lock()
-_registry: dict[str, weakref.WeakSet[ServiceProtection]] = collections.defaultdict(weakref.WeakSet)
+
+class ServiceRegistry:
+    """The live :class:`ServiceProtection` instances by service name (weakly held)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[str, weakref.WeakSet[ServiceProtection]] = collections.defaultdict(weakref.WeakSet)
+
+    def add(self, protection: ServiceProtection) -> None:
+        with self._lock:
+            self._live[protection.name].add(protection)
+
+    def names(self) -> list[str]:
+        """Names of the services with a live instance."""
+        with self._lock:
+            return sorted(name for name, live in self._live.items() if len(live))
+
+    def stats(self, name: str) -> dict[str, float]:
+        """The figures of the live instances for ``name``: the limit is the lowest one (the most throttled),
+        counts are summed. Empty when none exists (yet)."""
+        with self._lock:
+            live = list(self._live.get(name, ()))
+        if not live:
+            return {}
+        total: dict[str, float] = {}
+        for p in live:
+            for k, v in p.stats().items():
+                total[k] = total.get(k, 0.0) + v
+        total["adaptive-limit"] = float(min(p.limit for p in live))
+        total["latency-p50-ms"] = max(p.latency.quantile(0.5) for p in live)
+        total["latency-p99-ms"] = max(p.latency.quantile(0.99) for p in live)
+        return total
+
+
+# the process's registry, which the Flink wiring reads
+REGISTRY = ServiceRegistry()
 
 
 class ServiceProtection:
@@ -231,7 +267,7 @@ class ServiceProtection:
         adaptive: AdaptiveSettings | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
-        register: bool = True,
+        registry: ServiceRegistry | None = REGISTRY,
     ) -> None:
         if max_in_flight < 1:
             raise ConfigError(f"http.services.{name}.max_in_flight must be at least 1, got {max_in_flight}")
@@ -252,9 +288,8 @@ class ServiceProtection:
         self.overloads = 0
         self.retries = 0
         self.latency = LatencyHistogram()
-        if register:
-            with _registry_lock:
-                _registry[name].add(self)
+        if registry is not None:
+            registry.add(self)
 
     @classmethod
     def from_config(cls, name: str, cfg: JobConfig, **kwargs: Any) -> ServiceProtection:
@@ -367,27 +402,14 @@ class ServiceProtection:
 
 def stat_names() -> list[str]:
     """The keys :meth:`ServiceProtection.stats` returns (for registering gauges before any client exists)."""
-    return list(ServiceProtection("_", register=False).stats())
+    return list(ServiceProtection("_", registry=None).stats())
 
 
 def registered_services() -> list[str]:
     """Names of the services with a live instance in this process."""
-    with _registry_lock:
-        return sorted(name for name, live in _registry.items() if len(live))
+    return REGISTRY.names()
 
 
 def service_stats(name: str) -> dict[str, float]:
-    """The figures of the live instances for ``name`` in this process: the limit is the lowest one (the most
-    throttled), counts are summed. Empty when none exists (yet)."""
-    with _registry_lock:
-        live = list(_registry.get(name, ()))
-    if not live:
-        return {}
-    total: dict[str, float] = {}
-    for p in live:
-        for k, v in p.stats().items():
-            total[k] = total.get(k, 0.0) + v
-    total["adaptive-limit"] = float(min(p.limit for p in live))
-    total["latency-p50-ms"] = max(p.latency.quantile(0.5) for p in live)
-    total["latency-p99-ms"] = max(p.latency.quantile(0.99) for p in live)
-    return total
+    """The figures of the live instances for ``name`` in this process (see :meth:`ServiceRegistry.stats`)."""
+    return REGISTRY.stats(name)

@@ -339,11 +339,31 @@ def test_unusable_key_is_a_permanent_error() -> None:
 
 
 def test_close_after_the_sessions_loop_has_ended(private_key_pem: str) -> None:
+    """A client whose session was made on a loop that has ended (a Flink worker's) still releases it."""
     clients: list[DriveClient] = []
 
-    async def body(google: Google, drive: DriveClient) -> None:
+    async def open_and_leave() -> None:
+        google = Google()
+        app = web.Application()
+        app.router.add_post("/oauth2/token", google.token)
+        app.router.add_get("/drive/v3/files/{id}", google.file)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        base = str(server.make_url("")).rstrip("/")
+        info = {
+            "type": "service_account",
+            "private_key_id": "k1",
+            "private_key": private_key_pem,
+            "client_email": "drive-reader@p.iam.gserviceaccount.com",
+            "token_uri": f"{base}/oauth2/token",
+        }
+        drive = DriveClient(orjson.dumps(info).decode(), api_base=base, retry=FAST, sleep=_no_sleep)
         await drive.get_metadata("f1")
-        clients.append(drive)
+        clients.append(drive)  # not closed here: its loop ends with this coroutine
+        await server.close()
 
-    run(body, private_key_pem)
-    asyncio.run(clients[0].close())
+    asyncio.run(open_and_leave())
+    session = clients[0]._session
+    assert session is not None and not session.closed
+    asyncio.run(clients[0].close())  # on another loop than the session's: must not raise
+    assert session.closed and clients[0]._session is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import uuid
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from cokreat_jobs.adapters.protection import (
     LatencyHistogram,
     RateLimiter,
     ServiceProtection,
-    service_stats,
+    ServiceRegistry,
 )
 from cokreat_jobs.core.config import load_config
 from cokreat_jobs.core.errors import ConfigError
@@ -115,11 +117,11 @@ def test_rate_is_split_across_parallel_subtasks() -> None:
         "user-delete",
         overrides=["http.services.program-service.rate_limit_rps=90", "task.parallelism=3"],
     )
-    p = ServiceProtection.from_config("program-service", cfg, register=False)
+    p = ServiceProtection.from_config("program-service", cfg, registry=None)
     assert p.rate is not None and p.rate.rate == pytest.approx(30.0)
     assert p.cap == 64
     # a service without a block of its own takes the default block
-    other = ServiceProtection.from_config("no-such-service", cfg, register=False)
+    other = ServiceProtection.from_config("no-such-service", cfg, registry=None)
     assert other.rate is None and other.cap == 64
 
 
@@ -130,7 +132,7 @@ def test_protection_acquire_paces_with_the_injected_clock() -> None:
         rate_limit_rps=20,
         clock=clock,
         sleep=clock.sleep,
-        register=False,
+        registry=None,
         adaptive=AdaptiveSettings(enabled=False),
     )
 
@@ -151,7 +153,7 @@ def test_protection_acquire_paces_with_the_injected_clock() -> None:
 
 def test_in_flight_never_exceeds_the_cap_nor_the_adaptive_limit() -> None:
     p = ServiceProtection(
-        "capped", max_in_flight=4, adaptive=AdaptiveSettings(initial=64, max=64), register=False
+        "capped", max_in_flight=4, adaptive=AdaptiveSettings(initial=64, max=64), registry=None
     )
     assert p.limit == 4
     peak = 0
@@ -173,7 +175,7 @@ def test_in_flight_never_exceeds_the_cap_nor_the_adaptive_limit() -> None:
         "adaptive",
         max_in_flight=64,
         adaptive=AdaptiveSettings(initial=3, increase_interval_ms=0),
-        register=False,
+        registry=None,
     )
     peak = 0
     p = p2
@@ -184,7 +186,7 @@ def test_in_flight_never_exceeds_the_cap_nor_the_adaptive_limit() -> None:
 
 def test_overload_answers_lower_the_limit_and_successes_raise_it() -> None:
     clock = FakeClock()
-    p = ServiceProtection("svc", adaptive=AdaptiveSettings(initial=16), clock=clock, register=False)
+    p = ServiceProtection("svc", adaptive=AdaptiveSettings(initial=16), clock=clock, registry=None)
 
     async def one(status: int | None, timed_out: bool = False) -> None:
         sent = await p.acquire()
@@ -208,7 +210,7 @@ def test_overload_answers_lower_the_limit_and_successes_raise_it() -> None:
 
 def test_pause_holds_every_call() -> None:
     clock = FakeClock()
-    p = ServiceProtection("paused", clock=clock, sleep=clock.sleep, register=False)
+    p = ServiceProtection("paused", clock=clock, sleep=clock.sleep, registry=None)
     p.pause_for(2.0)
 
     async def main() -> float:
@@ -232,6 +234,7 @@ def test_histogram_is_cumulative() -> None:
 
 def test_client_honours_retry_after_and_records_figures() -> None:
     calls: list[float] = []
+    registry = ServiceRegistry()
 
     async def handler(request: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()
@@ -252,6 +255,8 @@ def test_client_honours_retry_after_and_records_figures() -> None:
                 str(server.make_url("/")),
                 cfg,
                 retry=RetryPolicy(max_attempts=3, backoff_ms=1),
+                # a registry of this test's own: the process-wide one holds other tests' instances too
+                protection=ServiceProtection.from_config("retry-after-svc", cfg, registry=registry),
             )
             async with client:
                 resp = await client.request("GET", "/x")
@@ -261,5 +266,19 @@ def test_client_honours_retry_after_and_records_figures() -> None:
     assert resp.status == 200
     assert calls[1] - calls[0] >= 0.28, "the retry waited the Retry-After"
     assert protection.retries == 1 and protection.overloads == 1 and protection.requests == 2
-    stats = service_stats("retry-after-svc")
-    assert stats["requests"] >= 2 and stats["latency-ms-le-inf"] >= 2 and stats["adaptive-limit"] >= 1
+    assert registry.names() == ["retry-after-svc"]
+    stats = registry.stats("retry-after-svc")
+    assert stats["requests"] == 2 and stats["latency-ms-le-inf"] == 2 and stats["overloads"] == 1
+    assert stats["adaptive-limit"] == protection.limit
+
+
+def test_the_process_registry_lists_live_instances_only() -> None:
+    from cokreat_jobs.adapters.protection import registered_services, service_stats
+
+    name = f"svc-{uuid.uuid4().hex[:8]}"
+    p = ServiceProtection(name, max_in_flight=3, adaptive=AdaptiveSettings(enabled=False))
+    assert name in registered_services()
+    assert service_stats(name)["adaptive-limit"] == 3 and service_stats(name)["requests"] == 0
+    del p
+    gc.collect()
+    assert name not in registered_services() and service_stats(name) == {}

@@ -112,7 +112,9 @@ def _import_one(env: dict[str, Any], extra: list[str]) -> None:
         assert "responsedeclaration" in qrec and "interactions" in qrec
 
     tree = httpx.get(f"{url}/_sandbox/hierarchies/do_col1", timeout=10).json()
-    assert "do_qs1" in json.dumps(tree)
+    unit = _walk(tree)["do_unit1"]
+    # linked under the unit it was asked for, as a direct child
+    assert [c["identifier"] for c in unit.get("children") or []] == ["do_qs1"]
     # temp files removed
     assert not any((tmp / "acv2-tmp").iterdir())
 

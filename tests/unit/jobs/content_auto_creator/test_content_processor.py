@@ -33,6 +33,10 @@ def error_response(status: int, err: str, errmsg: str) -> HttpResponse:
     return HttpResponse(status, {}, orjson.dumps(body))
 
 
+# which fakes were closed, in order (test_close_closes_the_ports)
+CLOSED: list[str] = []
+
+
 class FakeApi:
     """An in-memory content and search service with ContentApi's interface, recording every call."""
 
@@ -162,7 +166,7 @@ class FakeApi:
         return LinkResult.ADDED
 
     async def close(self) -> None:
-        pass
+        CLOSED.append("api")
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -196,7 +200,7 @@ class FakeDownloader:
         return None
 
     async def close(self) -> None:
-        pass
+        CLOSED.append("downloader")
 
 
 class FakeDrive:
@@ -218,7 +222,7 @@ class FakeDrive:
         return len(data)
 
     async def close(self) -> None:
-        pass
+        CLOSED.append("drive")
 
 
 class Counter:
@@ -762,4 +766,6 @@ def test_retries_are_counted(h: Harness) -> None:
 
 
 def test_close_closes_the_ports(h: Harness) -> None:
+    CLOSED.clear()
     asyncio.run(h.processor.close())
+    assert CLOSED == ["api", "downloader", "drive"]
