@@ -9,4 +9,5 @@
 - ``response``: :class:`HttpResponse`, the HTTP answer as a value
 - ``counting``: :class:`Processor`, :class:`Metrics`, :class:`CountingProcessor`
 - ``naming``: file and folder names (``slug``)
+- ``values``: facts about JSON-like values (``type_name``, ``compact_json``, ``deep_merge``)
 """
