@@ -175,7 +175,7 @@ def _auto_creator_v2() -> Scenario:
     def effect_of(req: dict[str, Any]) -> str | None:
         # the last effect of an import is its link into the unit
         if req["method"] == "PATCH" and req["status"] == 200 and req["path"].endswith("/hierarchy/add"):
-            body = req.get("body") if isinstance(req.get("body"), dict) else {}
+            body = req["body"] if isinstance(req.get("body"), dict) else {}
             children = (body.get("request") or {}).get("children") or []
             return str(children[0]) if children else None
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -47,7 +48,7 @@ def produce_records(
         key, value = record if isinstance(record, tuple) else (None, record)
         while True:
             try:
-                p.produce(topic, value=value, key=key, on_delivery=lambda e, m, n=n: delivered(e, m, n))
+                p.produce(topic, value=value, key=key, on_delivery=functools.partial(delivered, n=n))
                 break
             except BufferError:
                 p.poll(0.1)
@@ -109,10 +110,11 @@ def consume_records(
             msg = c.poll(wait)
             if msg is None:
                 continue
-            if msg.error():
-                if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+            error = msg.error()
+            if error is not None:
+                if error.code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
                     continue
-                raise KafkaException(msg.error())
+                raise KafkaException(error)
             count += 1
             yield msg.value() or b""
     finally:

@@ -96,10 +96,11 @@ def replay(job: str, cfg: JobConfig, idle_timeout: float = 5.0, max_wait: float 
                 elif time.monotonic() - last_record >= idle_timeout or _caught_up(consumer, assigned):
                     break
                 continue
-            if msg.error():
-                if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+            error = msg.error()
+            if error is not None:
+                if error.code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
                     continue
-                raise RuntimeError(f"reading {failed_topic}: {msg.error()}")
+                raise RuntimeError(f"reading {failed_topic}: {error}")
             last_record = time.monotonic()
             try:
                 record = orjson.loads(msg.value() or b"")
@@ -124,9 +125,9 @@ def replay(job: str, cfg: JobConfig, idle_timeout: float = 5.0, max_wait: float 
             # commit only what has reached the input topic: a crash here re-sends, never loses
             if out.flush(30) != 0:
                 raise RuntimeError("could not deliver replayed events to the input topic")
-            consumer.commit(
-                offsets=[TopicPartition(msg.topic(), msg.partition(), msg.offset() + 1)], asynchronous=False
-            )
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            assert topic is not None and partition is not None and offset is not None  # a record has them
+            consumer.commit(offsets=[TopicPartition(topic, partition, offset + 1)], asynchronous=False)
     finally:
         consumer.close()
     return report

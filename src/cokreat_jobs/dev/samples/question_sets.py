@@ -159,8 +159,9 @@ async def import_then_link(cfg: Any, event: dict[str, Any]) -> Any:
         outcome = await importer.process(event)
         if outcome.kind != "handed-on":
             return outcome
-        assert outcome.next_key == outcome.next_request["identifier"]
-        return await linker.process(json.loads(json.dumps(outcome.next_request)))
+        request = outcome.next_request
+        assert request is not None and outcome.next_key == request["identifier"]
+        return await linker.process(json.loads(json.dumps(request)))
     finally:
         await importer.close()
         await linker.close()

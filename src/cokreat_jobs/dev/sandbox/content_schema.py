@@ -146,12 +146,12 @@ def validate(metadata: dict[str, Any], keys: Collection[str] | None = None) -> l
     changes, so a node stored without some property (seeded, or written by another job) stays editable.
     """
     messages: list[str] = []
-    for name in REQUIRED:
-        if keys is not None and name not in keys:
+    for required in REQUIRED:
+        if keys is not None and required not in keys:
             continue
-        value = metadata.get(name)
+        value = metadata.get(required)
         if value is None or (isinstance(value, str) and not value.strip()):
-            messages.append(f"Required Metadata {name} not set")
+            messages.append(f"Required Metadata {required} not set")
     if keys is not None:
         metadata = {k: v for k, v in metadata.items() if k in keys}
     name = metadata.get("name")

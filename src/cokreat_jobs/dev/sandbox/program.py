@@ -73,6 +73,7 @@ def register(sandbox: Sandbox) -> None:
     def seed_users(items: list[Any]) -> int:
         parsed: list[tuple[str, list[str]]] = []
         for item in items:
+            roles: list[str]
             if isinstance(item, str):
                 user_id, roles = item, []
             elif isinstance(item, dict) and isinstance(item.get("id"), str):
