@@ -11,6 +11,7 @@ from typing import Any
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.jobs.auto_creator_v2.settings import Settings
 from cokreat_jobs.sunbird.definitions import Definition
+from cokreat_jobs.sunbird.linking import CollectionRef
 
 __all__ = [
     "VARIANT_KEYS",
@@ -39,12 +40,6 @@ VARIANT_KEYS = ("full", "online", "spine")
 class Skip:
     reason: str
     detail: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class CollectionRef:
-    identifier: str
-    unit_id: str
 
 
 @dataclass(frozen=True, slots=True)
