@@ -82,7 +82,7 @@ def upload_cmd(
     Rows the import API would refuse and rows content-auto-creator would skip are listed by line (on stderr)
     and nothing is sent (exit 1).
     """
-    from cokreat_jobs.dev.sandbox.imports import load_import_config
+    from cokreat_jobs.sunbird.imports import load_import_config
 
     if bool(collection) != bool(unit):
         raise click.UsageError("--collection and --unit go together")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -32,9 +33,10 @@ def compact_json(value: Any) -> str:
 
 
 def deep_merge(target: dict[str, Any], source: Mapping[str, Any]) -> None:
-    """Merge ``source`` into ``target`` in place: nested objects merge, anything else replaces."""
+    """Merge ``source`` into ``target`` in place: nested objects merge, anything else replaces (with a copy,
+    so ``target`` never shares a list or object with ``source``)."""
     for key, value in source.items():
         if isinstance(value, Mapping) and isinstance(target.get(key), dict):
             deep_merge(target[key], value)
         else:
-            target[key] = value
+            target[key] = copy.deepcopy(value)

@@ -9,6 +9,9 @@ stored; this stage, keyed by identifier, links it as content-auto-creator does (
 
 A failure here sends the *original import event* to the failed topic: replaying it imports again (both store
 writes are idempotent) and links again (`hierarchy/add` of a child already there changes nothing).
+
+The linking loop and its report (`linked`, `unit_missing`, `collection_missing`, `invalid_collection_entries`)
+are both jobs' one routine, :func:`cokreat_jobs.sunbird.linking.link_into_collections`.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from cokreat_jobs.core.failed import failed_event
 from cokreat_jobs.core.logs import get_logger, log_event
 from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.core.response import is_5xx_or_429
-from cokreat_jobs.jobs.auto_creator_v2.logic import CollectionRef
 from cokreat_jobs.jobs.auto_creator_v2.settings import Settings
-from cokreat_jobs.sunbird.content_api import ContentApi, LinkResult, describe
+from cokreat_jobs.sunbird.content_api import ContentApi, describe
+from cokreat_jobs.sunbird.linking import CollectionRef, link_into_collections
 
 __all__ = ["CollectionLinker", "link_request"]
 
@@ -116,25 +119,8 @@ class CollectionLinker(CountingProcessor):
         if s.link_delay_ms > 0:
             await self._sleep(s.link_delay_ms / 1000.0)
         await self._wait_readable(identifier)
-        linked: list[str] = []
-        unit_missing: list[str] = []
-        nodes_of: dict[str, list[str] | None] = {}
-        for ref in parents:
-            if not ref.identifier or not ref.unit_id:
-                detail["invalid_collection_entries"] = detail.get("invalid_collection_entries", 0) + 1
-                continue
-            label = f"{ref.identifier}/{ref.unit_id}"
-            if ref.identifier not in nodes_of:
-                nodes_of[ref.identifier] = await self.api.hierarchy_child_nodes(ref.identifier)
-            nodes = nodes_of[ref.identifier]
-            if nodes is None or ref.unit_id not in nodes:
-                unit_missing.append(label)
-                continue
-            result = await self.api.hierarchy_add(ref.identifier, ref.unit_id, [identifier])
-            (linked if result == LinkResult.ADDED else unit_missing).append(label)
-        detail["linked"] = linked
-        if unit_missing:
-            detail["unit_missing"] = unit_missing
+        report = await link_into_collections(self.api, identifier, parents)
+        report.into(detail)
 
     async def _readable(self, identifier: str) -> bool:
         resp = await self.content.request(

@@ -12,6 +12,7 @@ from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.values import compact_json
 from cokreat_jobs.jobs.auto_creator_v2.settings import Settings
 from cokreat_jobs.sunbird.definitions import Definition
+from cokreat_jobs.sunbird.linking import CollectionRef
 
 __all__ = [
     "VARIANT_KEYS",
@@ -40,12 +41,6 @@ VARIANT_KEYS = ("full", "online", "spine")
 class Skip:
     reason: str
     detail: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class CollectionRef:
-    identifier: str
-    unit_id: str
 
 
 @dataclass(frozen=True, slots=True)

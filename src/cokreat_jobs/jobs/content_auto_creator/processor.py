@@ -58,7 +58,8 @@ from cokreat_jobs.jobs.content_auto_creator.stages import (
     steps_to_run,
 )
 from cokreat_jobs.jobs.content_auto_creator.validation import check_event
-from cokreat_jobs.sunbird.content_api import ContentApi, ContentBusy, LinkResult, describe
+from cokreat_jobs.sunbird.content_api import ContentApi, ContentBusy, describe
+from cokreat_jobs.sunbird.linking import link_into_collections
 
 if TYPE_CHECKING:
     from cokreat_jobs.core.counting import Metrics
@@ -360,42 +361,9 @@ class ContentAutoCreator(CountingProcessor):
     # ------------------------------------------------------------------------------------------ linking
 
     async def _link(self, run: _Run) -> None:
-        req = run.req
-        linked: list[str] = []
-        unit_missing: list[str] = []
-        collection_missing: list[str] = []
-        invalid = 0
-        nodes_of: dict[str, list[str] | None] = {}
-        for ref in req.collections:
-            if not ref.identifier or not ref.unit_id:
-                invalid += 1
-                continue
-            label = f"{ref.identifier}/{ref.unit_id}"
-            if ref.identifier not in nodes_of:
-                nodes_of[ref.identifier] = await self.api.hierarchy_child_nodes(ref.identifier)
-            nodes = nodes_of[ref.identifier]
-            if nodes is None:
-                collection_missing.append(ref.identifier)
-                unit_missing.append(label)
-                continue
-            if ref.unit_id not in nodes:
-                unit_missing.append(label)
-                continue
-            result = await self.api.hierarchy_add(ref.identifier, ref.unit_id, [run.content_id])
-            if result == LinkResult.ADDED:
-                linked.append(label)
-            else:
-                unit_missing.append(label)
-                if result == LinkResult.COLLECTION_MISSING:
-                    collection_missing.append(ref.identifier)
+        report = await link_into_collections(self.api, run.content_id, run.req.collections)
         run.done.append("link")
-        run.detail["linked"] = linked
-        if unit_missing:
-            run.detail["unit_missing"] = unit_missing
-        if collection_missing:
-            run.detail["collection_missing"] = sorted(set(collection_missing))
-        if invalid:
-            run.detail["invalid_collection_entries"] = invalid
+        report.into(run.detail)
 
     # ------------------------------------------------------------------------------------------ failure
 

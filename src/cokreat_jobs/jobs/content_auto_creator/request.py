@@ -9,17 +9,9 @@ from cokreat_jobs.core.errors import InvalidField
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.values import type_name
 from cokreat_jobs.jobs.content_auto_creator.stages import parse_origin_data
+from cokreat_jobs.sunbird.linking import CollectionRef
 
 __all__ = ["AutoCreateRequest", "CollectionRef"]
-
-
-@dataclass(frozen=True, slots=True)
-class CollectionRef:
-    """One ``edata.collection`` entry: link the content under unit ``unit_id`` of collection
-    ``identifier``."""
-
-    identifier: str
-    unit_id: str
 
 
 def _pkg_version(event: Event) -> float:

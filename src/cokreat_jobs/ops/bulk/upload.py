@@ -21,7 +21,9 @@ from typing import Any
 
 from cokreat_jobs.core.errors import InvalidField
 from cokreat_jobs.core.event import Event
-from cokreat_jobs.dev.sandbox.imports import (
+from cokreat_jobs.jobs.content_auto_creator.settings import Settings as JobSettings
+from cokreat_jobs.jobs.content_auto_creator.validation import check_event
+from cokreat_jobs.sunbird.imports import (
     ImportConfig,
     TypeConfig,
     build_event,
@@ -30,8 +32,6 @@ from cokreat_jobs.dev.sandbox.imports import (
     prepare_object,
     stage_valid,
 )
-from cokreat_jobs.jobs.content_auto_creator.settings import Settings as JobSettings
-from cokreat_jobs.jobs.content_auto_creator.validation import check_event
 
 __all__ = [
     "Problem",

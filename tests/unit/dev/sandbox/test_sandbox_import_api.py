@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from cokreat_jobs.dev.sandbox.imports import InMemoryPublisher, load_import_config
+from cokreat_jobs.dev.sandbox.imports import InMemoryPublisher
 from cokreat_jobs.dev.sandbox.testing import TestClient, sandbox_client
+from cokreat_jobs.sunbird.imports import load_import_config
 
 CONTENT_TOPIC = "sunbirddev.auto.creation.job.request"
 QS_TOPIC = "sunbirddev.object.import.request"

@@ -119,6 +119,7 @@ def test_missing_unit_is_noted(env: dict[str, Any]) -> None:
     out = process(env, ev, ["auto_creator_v2.link_delay_ms=10"])
     assert out.kind == "success" and out.reason == "collection-unit-missing"
     assert out.detail["unit_missing"] == ["do_col/do_nounit", "do_nocol/u"]
+    assert out.detail["collection_missing"] == ["do_nocol"]  # reported as content-auto-creator does
     assert out.detail["linked"] == ["do_col/do_u1"]
     # linked once even when imported again (replay converges)
     assert process(env, ev).kind == "success"
