@@ -41,7 +41,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from cokreat_jobs.adapters.http import RetryPolicy
-from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
+from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError, describe_exception
 from cokreat_jobs.core.logs import log_event
 
 if TYPE_CHECKING:
@@ -258,11 +258,6 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _display(url: URL) -> str:
     # No query or credentials in messages: signed URLs carry tokens in them.
     host = url.host or ""
@@ -356,7 +351,7 @@ class Downloader:
         try:
             parsed = url if isinstance(url, URL) else URL(url.strip())
         except (ValueError, TypeError) as e:
-            raise PermanentError(f"not a valid URL: {_describe(e)}") from None
+            raise PermanentError(f"not a valid URL: {describe_exception(e)}") from None
         scheme = (parsed.scheme or "").lower()
         if scheme not in _DEFAULT_PORTS:
             shown = scheme or "(none)"
@@ -419,12 +414,12 @@ class Downloader:
             except PermanentError:
                 raise
             except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as e:
-                raise PermanentError(f"cannot download {_display(url)}: {_describe(e)}") from None
+                raise PermanentError(f"cannot download {_display(url)}: {describe_exception(e)}") from None
             except (aiohttp.ClientError, TimeoutError, OSError) as e:
                 refusal = _refusal(e)
                 if refusal is not None:
                     raise PermanentError(f"refused download of {_display(url)}: {refusal}") from None
-                reason, wait = _describe(e), None
+                reason, wait = describe_exception(e), None
             if tries >= self.retry.max_attempts:
                 raise TransientError(
                     f"download of {_display(url)} failed after {tries} attempt{'s' if tries > 1 else ''}: "

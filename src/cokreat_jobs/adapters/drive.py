@@ -37,7 +37,7 @@ import orjson
 
 from cokreat_jobs.adapters.download import close_session
 from cokreat_jobs.adapters.http import RetryPolicy
-from cokreat_jobs.core.errors import PermanentError, TransientError
+from cokreat_jobs.core.errors import PermanentError, TransientError, describe_exception
 from cokreat_jobs.core.logs import log_event
 
 if TYPE_CHECKING:
@@ -288,7 +288,7 @@ class DriveClient:
             except _Retry as e:
                 reason, wait = e.reason, e.retry_after
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as e:
-                reason, wait = f"{type(e).__name__}: {e}".rstrip(": "), None
+                reason, wait = describe_exception(e), None
             if tries >= self.retry.max_attempts:
                 raise TransientError(
                     f"Google Drive {label} failed after {tries} attempts: {reason}", attempts=tries

@@ -35,7 +35,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from cokreat_jobs.adapters.protection import ServiceProtection
-from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
+from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError, describe_exception
 from cokreat_jobs.core.logs import log_event
 from cokreat_jobs.core.response import HttpResponse, default_is_transient
 
@@ -132,11 +132,6 @@ _PERMANENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
 )
 
 DataArg = bytes | str | Mapping[str, str] | Callable[[], Any] | None
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class ServiceClient:
@@ -323,9 +318,10 @@ class ServiceClient:
             try:
                 response = await self._send_protected(method, url, merged, body_json, data, multipart, name)
             except _PERMANENT_EXCEPTIONS as e:
-                raise PermanentError(f"{self.name}: {method} {name} cannot be sent: {_describe(e)}") from e
+                why = describe_exception(e)
+                raise PermanentError(f"{self.name}: {method} {name} cannot be sent: {why}") from e
             except _TRANSIENT_EXCEPTIONS as e:
-                last_reason, last_status, last_response = _describe(e), None, None
+                last_reason, last_status, last_response = describe_exception(e), None, None
             else:
                 if not is_transient(response):
                     return response

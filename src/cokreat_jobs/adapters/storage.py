@@ -40,7 +40,7 @@ from urllib.parse import quote, unquote, urlsplit
 import orjson
 
 from cokreat_jobs.adapters.http import RetryPolicy
-from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
+from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError, describe_exception
 from cokreat_jobs.core.logs import log_event
 
 if TYPE_CHECKING:
@@ -246,13 +246,13 @@ class CloudStorage:
             except PermanentError:
                 raise
             except (PermissionError, IsADirectoryError, NotADirectoryError) as e:
-                message = f"cloud storage refused {remote_relative_path!r}: {_describe(e)}"
+                message = f"cloud storage refused {remote_relative_path!r}: {describe_exception(e)}"
                 raise PermanentError(message) from None
             except Exception as e:  # network and service errors of the backends have no common base
                 if attempt >= self._retry.max_attempts:
                     raise TransientError(
                         f"cloud storage upload of {remote_relative_path!r} failed after {attempt} attempts: "
-                        f"{_describe(e)}",
+                        f"{describe_exception(e)}",
                         attempts=attempt,
                     ) from None
                 delay = self._retry.delay(attempt)
@@ -262,7 +262,7 @@ class CloudStorage:
                     "retrying a storage upload",
                     storage=self.kind,
                     attempt=attempt,
-                    reason=_describe(e),
+                    reason=describe_exception(e),
                     delay_ms=round(delay * 1000),
                 )
                 self._sleep(delay)
@@ -287,8 +287,3 @@ class CloudStorage:
 
     def __repr__(self) -> str:
         return f"CloudStorage(kind={self.kind!r}, container={self.container!r})"
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
