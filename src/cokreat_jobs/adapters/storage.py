@@ -39,9 +39,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import orjson
 
-from cokreat_jobs.adapters.http import RetryPolicy
-from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError, describe_exception
-from cokreat_jobs.core.logs import log_event
+from cokreat_jobs.adapters.retry import Retryable, RetryPolicy, call_with_retries_sync
+from cokreat_jobs.core.errors import ConfigError, PermanentError, describe_exception
 
 if TYPE_CHECKING:
     from cokreat_jobs.core.config import JobConfig
@@ -237,9 +236,8 @@ class CloudStorage:
         if not source.is_file():
             raise PermanentError(f"cannot upload {source.name!r}: no such file")
         target = self.fsspec_url(remote_relative_path)
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def attempt() -> str:
             try:
                 self._put(source, target)
                 return self.public_url(remote_relative_path)
@@ -249,23 +247,17 @@ class CloudStorage:
                 message = f"cloud storage refused {remote_relative_path!r}: {describe_exception(e)}"
                 raise PermanentError(message) from None
             except Exception as e:  # network and service errors of the backends have no common base
-                if attempt >= self._retry.max_attempts:
-                    raise TransientError(
-                        f"cloud storage upload of {remote_relative_path!r} failed after {attempt} attempts: "
-                        f"{describe_exception(e)}",
-                        attempts=attempt,
-                    ) from None
-                delay = self._retry.delay(attempt)
-                log_event(
-                    logger,
-                    logging.INFO,
-                    "retrying a storage upload",
-                    storage=self.kind,
-                    attempt=attempt,
-                    reason=describe_exception(e),
-                    delay_ms=round(delay * 1000),
-                )
-                self._sleep(delay)
+                raise Retryable(describe_exception(e)) from e
+
+        return call_with_retries_sync(
+            attempt,
+            self._retry,
+            what=f"cloud storage upload of {remote_relative_path!r}",
+            sleep=self._sleep,
+            log=logger,
+            log_message="retrying a storage upload",
+            log_fields={"storage": self.kind},
+        )
 
     def _put(self, source: Path, target: str) -> None:
         fs = self.filesystem()

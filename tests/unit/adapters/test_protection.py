@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from cokreat_jobs.adapters.http import RetryPolicy, ServiceClient
+from cokreat_jobs.adapters.http import ServiceClient
 from cokreat_jobs.adapters.protection import (
     AdaptiveLimit,
     AdaptiveSettings,
@@ -18,6 +18,7 @@ from cokreat_jobs.adapters.protection import (
     ServiceProtection,
     service_stats,
 )
+from cokreat_jobs.adapters.retry import RetryPolicy
 from cokreat_jobs.core.config import load_config
 from cokreat_jobs.core.errors import ConfigError
 
