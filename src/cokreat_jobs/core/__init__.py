@@ -9,4 +9,5 @@
 - ``response``: :class:`HttpResponse`, the HTTP answer as a value
 - ``counting``: :class:`Processor`, :class:`Metrics`, :class:`CountingProcessor`
 - ``naming``: file and folder names (``slug``)
+- ``wait``: :func:`poll_until`, the one "poll with backoff until a condition holds or a deadline passes"
 """
