@@ -15,7 +15,8 @@ first harmless hop, or be larger than the disk. So a download here
 - has a connect timeout, a read timeout (for each wait on the socket) and an overall deadline;
 - enforces the size cap from ``Content-Length`` before reading, and while streaming (a server that sends no
   length, or lies, is cut off as soon as the cap is passed), before the whole file is on disk;
-- retries transient failures (connection errors, timeouts, 429, 5xx) with backoff, then raises
+- retries transient failures (connection errors, timeouts, 429, 5xx) through the one retry loop
+  (:mod:`cokreat_jobs.adapters.retry`: backoff, ``Retry-After`` in seconds or as an HTTP-date), then raises
   :class:`TransientError`; refusals, oversize files and other 4xx raise :class:`PermanentError`.
 
 :func:`event_temp_dir` gives each event a folder of its own under the job's temp location, always removed.
@@ -40,9 +41,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from cokreat_jobs.adapters.http import RetryPolicy
-from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
-from cokreat_jobs.core.logs import log_event
+from cokreat_jobs.adapters.retry import Retryable, RetryPolicy, call_with_retries, retry_after_s
+from cokreat_jobs.core.errors import ConfigError, PermanentError, describe_exception
 
 if TYPE_CHECKING:
     from cokreat_jobs.core.config import JobConfig
@@ -249,20 +249,6 @@ class Downloaded:
     url: str  # the last hop's URL
 
 
-class _Transient(Exception):
-    """One attempt failed in a way worth another."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _display(url: URL) -> str:
     # No query or credentials in messages: signed URLs carry tokens in them.
     host = url.host or ""
@@ -356,7 +342,7 @@ class Downloader:
         try:
             parsed = url if isinstance(url, URL) else URL(url.strip())
         except (ValueError, TypeError) as e:
-            raise PermanentError(f"not a valid URL: {_describe(e)}") from None
+            raise PermanentError(f"not a valid URL: {describe_exception(e)}") from None
         scheme = (parsed.scheme or "").lower()
         if scheme not in _DEFAULT_PORTS:
             shown = scheme or "(none)"
@@ -409,39 +395,28 @@ class Downloader:
         return await self._with_retries(attempt, start)
 
     async def _with_retries(self, attempt: Callable[[], Awaitable[Any]], url: URL) -> Any:
-        tries = 0
-        while True:
-            tries += 1
+        async def classified() -> Any:
             try:
                 return await attempt()
-            except _Transient as e:
-                reason, wait = e.reason, e.retry_after
-            except PermanentError:
+            except (Retryable, PermanentError):
                 raise
             except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as e:
-                raise PermanentError(f"cannot download {_display(url)}: {_describe(e)}") from None
+                raise PermanentError(f"cannot download {_display(url)}: {describe_exception(e)}") from None
             except (aiohttp.ClientError, TimeoutError, OSError) as e:
                 refusal = _refusal(e)
                 if refusal is not None:
                     raise PermanentError(f"refused download of {_display(url)}: {refusal}") from None
-                reason, wait = _describe(e), None
-            if tries >= self.retry.max_attempts:
-                raise TransientError(
-                    f"download of {_display(url)} failed after {tries} attempt{'s' if tries > 1 else ''}: "
-                    f"{reason}",
-                    attempts=tries,
-                )
-            delay = self.retry.delay(tries) if wait is None else min(wait, self.retry.max_delay_s)
-            log_event(
-                logger,
-                logging.INFO,
-                "retrying a download",
-                host=url.host,
-                attempt=tries,
-                reason=reason,
-                delay_ms=round(delay * 1000),
-            )
-            await self._sleep(delay)
+                raise Retryable(describe_exception(e)) from e
+
+        return await call_with_retries(
+            classified,
+            self.retry,
+            what=f"download of {_display(url)}",
+            sleep=self._sleep,
+            log=logger,
+            log_message="retrying a download",
+            log_fields={"host": url.host},
+        )
 
     @contextlib.asynccontextmanager
     async def _open(self, method: str, url: URL) -> AsyncIterator[aiohttp.ClientResponse]:
@@ -471,9 +446,7 @@ class Downloader:
         if 200 <= resp.status < 300:
             return
         if resp.status == 429 or resp.status >= 500:
-            retry_after = resp.headers.get("Retry-After", "").strip()
-            wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else None
-            raise _Transient(f"HTTP {resp.status}", wait)
+            raise Retryable(f"HTTP {resp.status}", retry_after=retry_after_s(resp.headers))
         raise PermanentError(f"download of {_display(url)} answered HTTP {resp.status}", status=resp.status)
 
     async def _stream(

@@ -36,9 +36,8 @@ import aiohttp
 import orjson
 
 from cokreat_jobs.adapters.download import close_session
-from cokreat_jobs.adapters.http import RetryPolicy
-from cokreat_jobs.core.errors import PermanentError, TransientError
-from cokreat_jobs.core.logs import log_event
+from cokreat_jobs.adapters.retry import Retryable, RetryPolicy, call_with_retries, retry_after_s
+from cokreat_jobs.core.errors import PermanentError, describe_exception
 
 if TYPE_CHECKING:
     from cokreat_jobs.core.config import JobConfig
@@ -108,13 +107,6 @@ class DriveFile:
         )
 
 
-class _Retry(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
 class _Unauthorised(Exception):
     pass
 
@@ -138,14 +130,6 @@ def _google_error(body: bytes) -> tuple[str, set[str]]:
     if isinstance(error.get("status"), str):
         reasons.add(error["status"])
     return message, reasons
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After", "").strip()
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 class DriveClient:
@@ -254,7 +238,9 @@ class DriveClient:
         async with session.post(self._info["token_uri"], data=form) as resp:  # type: ignore[index]
             body = await resp.read()
             if resp.status == 429 or resp.status >= 500:
-                raise _Retry(f"token endpoint answered HTTP {resp.status}", _retry_after(resp.headers))
+                raise Retryable(
+                    f"token endpoint answered HTTP {resp.status}", retry_after=retry_after_s(resp.headers)
+                )
             if resp.status != 200:
                 message, _ = _google_error(body)
                 text = f"Google token endpoint refused the service account: HTTP {resp.status} {message}"
@@ -270,40 +256,33 @@ class DriveClient:
     async def _with_retries(
         self, label: str, attempt: Callable[[], Awaitable[Any]], refresh: bool = True
     ) -> Any:
-        tries = 0
         refreshed = False
-        while True:
-            tries += 1
-            try:
-                return await attempt()
-            except _Unauthorised:
-                if not refresh or refreshed:
-                    raise PermanentError(
-                        f"Google Drive {label}: unauthorised (HTTP 401)", status=401
-                    ) from None
-                refreshed = True  # an expired or revoked token: one fresh token, at once
-                await self._access_token(force=True)
-                tries -= 1
-                continue
-            except _Retry as e:
-                reason, wait = e.reason, e.retry_after
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as e:
-                reason, wait = f"{type(e).__name__}: {e}".rstrip(": "), None
-            if tries >= self.retry.max_attempts:
-                raise TransientError(
-                    f"Google Drive {label} failed after {tries} attempts: {reason}", attempts=tries
-                )
-            delay = self.retry.delay(tries) if wait is None else min(wait, self.retry.max_delay_s)
-            log_event(
-                logger,
-                logging.INFO,
-                "retrying a Google Drive call",
-                call=label,
-                attempt=tries,
-                reason=reason,
-                delay_ms=round(delay * 1000),
-            )
-            await self._sleep(delay)
+
+        async def classified() -> Any:
+            nonlocal refreshed
+            while True:
+                try:
+                    return await attempt()
+                except _Unauthorised:
+                    if not refresh or refreshed:
+                        raise PermanentError(
+                            f"Google Drive {label}: unauthorised (HTTP 401)", status=401
+                        ) from None
+                    # an expired or revoked token: one fresh token, at once, and the same attempt again
+                    refreshed = True
+                    await self._access_token(force=True)
+                except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as e:
+                    raise Retryable(describe_exception(e)) from e
+
+        return await call_with_retries(
+            classified,
+            self.retry,
+            what=f"Google Drive {label}",
+            sleep=self._sleep,
+            log=logger,
+            log_message="retrying a Google Drive call",
+            log_fields={"call": label},
+        )
 
     def _check(self, status: int, headers: Mapping[str, str], body: bytes, file_id: str) -> None:
         if status == 200:
@@ -312,7 +291,8 @@ class DriveClient:
         if status == 401:
             raise _Unauthorised()
         if status == 429 or status >= 500 or (status == 403 and reasons & RATE_LIMIT_REASONS):
-            raise _Retry(f"HTTP {status} {' '.join(sorted(reasons))}".strip(), _retry_after(headers))
+            reason = f"HTTP {status} {' '.join(sorted(reasons))}".strip()
+            raise Retryable(reason, retry_after=retry_after_s(headers))
         if status == 404:
             raise PermanentError(
                 f"Google Drive file {file_id} not found (or not shared with the service account)", status=404

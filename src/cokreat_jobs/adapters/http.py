@@ -2,8 +2,9 @@
 
 A :class:`ServiceClient` talks to one service (content, search, program, source). Every call has a connect and
 a read timeout; connection errors, timeouts and answers that ``is_transient`` flags (by default 429, 502,
-503, 504) are retried with exponential backoff and jitter, honouring ``Retry-After``, up to
-``RetryPolicy.max_attempts`` attempts in all; then :class:`TransientError`. Every attempt passes the client's
+503, 504) are retried by the one retry loop (:mod:`cokreat_jobs.adapters.retry`: exponential backoff with
+jitter, ``Retry-After`` honoured, up to ``RetryPolicy.max_attempts`` attempts in all); then
+:class:`TransientError`. Every attempt passes the client's
 :class:`~cokreat_jobs.adapters.protection.ServiceProtection` when it has one (``from_config`` builds it from
 ``http.services.<name>.*`` and ``http.adaptive.*``): cap on requests in flight, adaptive limit, rate limit,
 and a ``Retry-After`` that pauses every call to the service. Any other answer is returned, for
@@ -21,12 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import logging
-import random
-import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -35,8 +32,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from cokreat_jobs.adapters.protection import ServiceProtection
-from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
-from cokreat_jobs.core.logs import log_event
+from cokreat_jobs.adapters.retry import Retryable, RetryPolicy, call_with_retries, retry_after_s
+from cokreat_jobs.core.errors import ConfigError, PermanentError, describe_exception
 from cokreat_jobs.core.response import HttpResponse, default_is_transient
 
 if TYPE_CHECKING:
@@ -44,7 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
-    "RetryPolicy",
     "ServiceClient",
 ]
 
@@ -52,66 +48,6 @@ logger = logging.getLogger(__name__)
 
 # API answers are small JSON envelopes; a bigger body is a misbehaving service, not data to hold in memory.
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
-
-
-# ----------------------------------------------------------------------------------------------- retries
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how patiently a transient failure is retried.
-
-    ``max_attempts`` counts every attempt, the first included (1 = no retry). The wait after failed attempt
-    ``n`` is drawn from ``[d/2, d]`` with ``d = min(backoff_ms * 2**(n-1), max_backoff_ms)`` ("equal
-    jitter"): spread out so that many events failing together do not retry in step, yet never close to 0.
-    """
-
-    max_attempts: int = 5
-    backoff_ms: int = 200
-    max_backoff_ms: int = 10_000
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ConfigError(f"http.retry.max_attempts must be at least 1, got {self.max_attempts}")
-        if self.backoff_ms < 0 or self.max_backoff_ms < 0:
-            raise ConfigError("http.retry.backoff_ms and http.retry.max_backoff_ms must not be negative")
-
-    def delay(self, attempt: int, rand: float | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based); ``rand`` in [0, 1) for tests."""
-        exponent = min(max(attempt, 1) - 1, 40)
-        ceiling_ms = min(self.backoff_ms * (1 << exponent), self.max_backoff_ms)
-        r = random.random() if rand is None else rand
-        return (ceiling_ms / 2 + ceiling_ms / 2 * r) / 1000.0
-
-    @property
-    def max_delay_s(self) -> float:
-        return self.max_backoff_ms / 1000.0
-
-    @classmethod
-    def from_config(cls, cfg: JobConfig) -> RetryPolicy:
-        return cls(
-            max_attempts=cfg.get_int("http.retry.max_attempts", 5),
-            backoff_ms=cfg.get_int("http.retry.backoff_ms", 200),
-            max_backoff_ms=cfg.get_int("http.retry.max_backoff_ms", 10_000),
-        )
-
-
-def _retry_after_s(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 # ------------------------------------------------------------------------------------------------ client
@@ -132,11 +68,6 @@ _PERMANENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
 )
 
 DataArg = bytes | str | Mapping[str, str] | Callable[[], Any] | None
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class ServiceClient:
@@ -313,55 +244,43 @@ class ServiceClient:
             body_json = orjson.dumps(json)
             merged.setdefault("Content-Type", "application/json")
 
-        last_reason = ""
-        last_status: int | None = None
-        last_response: HttpResponse | None = None
-        attempt = 0
-        while True:
-            attempt += 1
-            wait: float | None = None
+        async def attempt() -> HttpResponse:
             try:
                 response = await self._send_protected(method, url, merged, body_json, data, multipart, name)
             except _PERMANENT_EXCEPTIONS as e:
-                raise PermanentError(f"{self.name}: {method} {name} cannot be sent: {_describe(e)}") from e
+                why = describe_exception(e)
+                raise PermanentError(f"{self.name}: {method} {name} cannot be sent: {why}") from e
             except _TRANSIENT_EXCEPTIONS as e:
-                last_reason, last_status, last_response = _describe(e), None, None
-            else:
-                if not is_transient(response):
-                    return response
-                # The envelope's error code (never its message: messages can quote personal data).
-                code = f" {response.err}" if response.err else ""
-                last_reason = f"HTTP {response.status}{code}"
-                last_status, last_response = response.status, response
-                wait = _retry_after_s(response.headers)
-            if attempt >= policy.max_attempts:
-                break
-            delay = policy.delay(attempt) if wait is None else min(wait, policy.max_delay_s)
+                raise Retryable(describe_exception(e)) from e
+            if not is_transient(response):
+                return response
+            # The envelope's error code (never its message: messages can quote personal data).
+            code = f" {response.err}" if response.err else ""
+            raise Retryable(
+                f"HTTP {response.status}{code}",
+                retry_after=retry_after_s(response.headers),
+                status=response.status,
+                response=response,
+            )
+
+        def retried(n: int, failure: Retryable, delay: float) -> None:
             if self.protection is not None:
                 self.protection.retries += 1
-                if wait is not None:
+                if failure.retry_after is not None:
                     # Retry-After holds every call to this service, not only this one; one deadline for both
                     self.protection.pause_for(delay)
             if on_retry is not None:
-                on_retry(attempt, last_reason)
-            log_event(
-                logger,
-                logging.INFO,
-                "retrying a call",
-                service=self.name,
-                method=method,
-                call=label,
-                attempt=attempt,
-                reason=last_reason,
-                delay_ms=round(delay * 1000),
-            )
-            await self._sleep(delay)
-        raise TransientError(
-            f"{self.name}: {method} {name} failed after {attempt} attempt{'s' if attempt > 1 else ''}: "
-            f"{last_reason}",
-            status=last_status,
-            attempts=attempt,
-            response=last_response,
+                on_retry(n, failure.reason)
+
+        return await call_with_retries(
+            attempt,
+            policy,
+            what=f"{self.name}: {method} {name}",
+            on_retry=retried,
+            sleep=self._sleep,
+            log=logger,
+            log_message="retrying a call",
+            log_fields={"service": self.name, "method": method, "call": label},
         )
 
     async def _send_protected(

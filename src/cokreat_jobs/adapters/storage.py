@@ -39,9 +39,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import orjson
 
-from cokreat_jobs.adapters.http import RetryPolicy
-from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
-from cokreat_jobs.core.logs import log_event
+from cokreat_jobs.adapters.retry import Retryable, RetryPolicy, call_with_retries_sync
+from cokreat_jobs.core.errors import ConfigError, PermanentError, describe_exception
 
 if TYPE_CHECKING:
     from cokreat_jobs.core.config import JobConfig
@@ -237,35 +236,28 @@ class CloudStorage:
         if not source.is_file():
             raise PermanentError(f"cannot upload {source.name!r}: no such file")
         target = self.fsspec_url(remote_relative_path)
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def attempt() -> str:
             try:
                 self._put(source, target)
                 return self.public_url(remote_relative_path)
             except PermanentError:
                 raise
             except (PermissionError, IsADirectoryError, NotADirectoryError) as e:
-                message = f"cloud storage refused {remote_relative_path!r}: {_describe(e)}"
+                message = f"cloud storage refused {remote_relative_path!r}: {describe_exception(e)}"
                 raise PermanentError(message) from None
             except Exception as e:  # network and service errors of the backends have no common base
-                if attempt >= self._retry.max_attempts:
-                    raise TransientError(
-                        f"cloud storage upload of {remote_relative_path!r} failed after {attempt} attempts: "
-                        f"{_describe(e)}",
-                        attempts=attempt,
-                    ) from None
-                delay = self._retry.delay(attempt)
-                log_event(
-                    logger,
-                    logging.INFO,
-                    "retrying a storage upload",
-                    storage=self.kind,
-                    attempt=attempt,
-                    reason=_describe(e),
-                    delay_ms=round(delay * 1000),
-                )
-                self._sleep(delay)
+                raise Retryable(describe_exception(e)) from e
+
+        return call_with_retries_sync(
+            attempt,
+            self._retry,
+            what=f"cloud storage upload of {remote_relative_path!r}",
+            sleep=self._sleep,
+            log=logger,
+            log_message="retrying a storage upload",
+            log_fields={"storage": self.kind},
+        )
 
     def _put(self, source: Path, target: str) -> None:
         fs = self.filesystem()
@@ -287,8 +279,3 @@ class CloudStorage:
 
     def __repr__(self) -> str:
         return f"CloudStorage(kind={self.kind!r}, container={self.container!r})"
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,6 +1,6 @@
 """Floor 1: the pure kernel. Standard library and well-kept libraries only; no sockets, no PyFlink.
 
-- ``errors``: the error tree, each error carrying the failed topic's reason code
+- ``errors``: the error tree, each error carrying the failed topic's reason code; :func:`describe_exception`
 - ``outcome``: :class:`Outcome` (success, skipped, failed, handed-on)
 - ``event``: parsing a Kafka record, reading fields by dotted path
 - ``failed``: failed-topic records
@@ -10,4 +10,5 @@
 - ``counting``: :class:`Processor`, :class:`Metrics`, :class:`CountingProcessor`
 - ``naming``: file and folder names (``slug``)
 - ``values``: facts about JSON-like values (``type_name``, ``compact_json``, ``deep_merge``)
+- ``wait``: :func:`poll_until`, the one "poll with backoff until a condition holds or a deadline passes"
 """

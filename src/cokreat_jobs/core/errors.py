@@ -13,6 +13,8 @@ retries-exhausted | invalid-field``), so routing never has to guess from excepti
 
 All of them pickle (PyFlink moves exceptions between processes), which is why each one defines
 ``__reduce__`` instead of relying on ``Exception.args`` matching the constructor.
+
+:func:`describe_exception` is how any exception (ours or a library's) is named in a reason or a message.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "MalformedEvent",
     "PermanentError",
     "TransientError",
+    "describe_exception",
 ]
 
 
@@ -110,3 +113,13 @@ class ConfigError(JobError):
     """The configuration is missing a key or holds a value of the wrong type; raised before any event."""
 
     reason = "config"
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"<type>: <message>"``, or only the type's name when the exception has no message.
+
+    Many library errors say nothing on their own (``TimeoutError()``, ``ServerDisconnectedError()``): the
+    type is what tells a timeout from a refused connection in a retry's reason or a failed event.
+    """
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

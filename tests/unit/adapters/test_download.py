@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import ipaddress
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from cokreat_jobs.adapters.download import Allowance, Downloader, NetworkPolicy, event_temp_dir
-from cokreat_jobs.adapters.http import RetryPolicy
+from cokreat_jobs.adapters.retry import RetryPolicy
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
 
@@ -49,6 +51,15 @@ class Files:
         if path == "/flaky":
             if self.hits[path] == 1:
                 return web.Response(status=503, text="busy")
+            return web.Response(body=b"ok now")
+        if path in ("/throttled-until", "/throttled-for"):
+            if self.hits[path] == 1:
+                wait = (
+                    email.utils.formatdate(time.time() + 30, usegmt=True)
+                    if path == "/throttled-until"
+                    else "7"
+                )
+                return web.Response(status=429, text="slow down", headers={"Retry-After": wait})
             return web.Response(body=b"ok now")
         if path == "/down":
             return web.Response(status=502, text="<html>bad gateway</html>", content_type="text/html")
@@ -346,6 +357,33 @@ def test_503_is_retried(tmp_path: Path) -> None:
             await d.close()
         assert (tmp_path / "a").read_bytes() == b"ok now" and got.size == 6
         assert files.hits["/flaky"] == 2 and len(sleeps) == 1
+
+    with_server(body)
+
+
+@pytest.mark.parametrize(
+    ("path", "low", "high"),
+    [
+        ("/throttled-until", 28.0, 30.0),  # an HTTP-date (downloads used to ignore it and back off 1 ms)
+        ("/throttled-for", 7.0, 7.0),  # delay-seconds
+    ],
+)
+def test_retry_after_is_honoured(tmp_path: Path, path: str, low: float, high: float) -> None:
+    async def body(files: Files, server: TestServer) -> None:
+        sleeps: list[float] = []
+
+        async def sleep(s: float) -> None:
+            sleeps.append(s)
+
+        patient = RetryPolicy(max_attempts=3, backoff_ms=1, max_backoff_ms=60_000)
+        d = downloader_for(server, sleep=sleep, retry=patient)
+        try:
+            got = await d.download(url(server, path), tmp_path / "a")
+        finally:
+            await d.close()
+        assert got.size == 6 and files.hits[path] == 2
+        [waited] = sleeps
+        assert low <= waited <= high
 
     with_server(body)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cokreat_jobs.adapters.drive import DRIVE_FIELDS, DriveClient, DriveFile, parse_service_account
-from cokreat_jobs.adapters.http import RetryPolicy
+from cokreat_jobs.adapters.retry import RetryPolicy
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.errors import PermanentError, TransientError
 
@@ -192,6 +194,23 @@ def test_rate_limits_back_off_and_retry(private_key_pem: str, answer: Callable[[
         assert len(sleeps) == 2 and sleeps[1] >= sleeps[0] / 2
 
     run(body, private_key_pem, sleep=sleep)
+
+
+def test_retry_after_as_an_http_date_is_honoured(private_key_pem: str) -> None:
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async def body(google: Google, drive: DriveClient) -> None:
+        until = email.utils.formatdate(time.time() + 30, usegmt=True)
+        google.failures["f1"] = [web.Response(status=429, headers={"Retry-After": until})]
+        assert (await drive.get_metadata("f1")).name == "My Game.zip"
+        [waited] = sleeps
+        assert 28.0 <= waited <= 30.0  # Drive used to read only seconds and back off instead
+
+    patient = RetryPolicy(max_attempts=3, backoff_ms=1, max_backoff_ms=60_000)
+    run(body, private_key_pem, sleep=sleep, retry=patient)
 
 
 def test_rate_limit_that_does_not_end_is_transient(private_key_pem: str, tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
-from cokreat_jobs.adapters.http import RetryPolicy, ServiceClient
-from cokreat_jobs.core.config import JobConfig, load_config
+from cokreat_jobs.adapters.http import ServiceClient
+from cokreat_jobs.adapters.retry import RetryPolicy
+from cokreat_jobs.core.config import load_config
 from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
 from cokreat_jobs.core.response import HttpResponse, default_is_transient, is_5xx_or_429
 
@@ -450,30 +451,6 @@ def test_session_provider_is_used_and_not_closed() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ policies
-
-
-def test_retry_policy_delays() -> None:
-    p = RetryPolicy(max_attempts=5, backoff_ms=200, max_backoff_ms=10_000)
-    assert p.delay(1, rand=0.0) == 0.1 and p.delay(1, rand=0.999999) == pytest.approx(0.2)
-    assert p.delay(2, rand=0.0) == 0.2
-    assert p.delay(3, rand=1.0) == 0.8
-    assert p.delay(10, rand=1.0) == 10.0  # capped
-    assert p.delay(10_000, rand=0.0) == 5.0  # no overflow
-    for attempt in range(1, 8):
-        ceiling = min(0.2 * 2 ** (attempt - 1), 10.0)
-        assert ceiling / 2 <= p.delay(attempt) <= ceiling
-
-
-def test_retry_policy_validation_and_config() -> None:
-    with pytest.raises(ConfigError):
-        RetryPolicy(max_attempts=0)
-    with pytest.raises(ConfigError):
-        RetryPolicy(backoff_ms=-1)
-    cfg = load_config(
-        "user-delete", overrides=["http.retry.max_attempts=2", "http.retry.backoff_ms=50"], env={}
-    )
-    assert RetryPolicy.from_config(cfg) == RetryPolicy(2, 50, 10_000)
-    assert RetryPolicy.from_config(JobConfig({})) == RetryPolicy()
 
 
 def test_client_from_config_and_bad_base_url() -> None:

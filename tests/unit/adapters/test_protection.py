@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from cokreat_jobs.adapters.http import RetryPolicy, ServiceClient
+from cokreat_jobs.adapters.http import ServiceClient
 from cokreat_jobs.adapters.protection import (
     AdaptiveLimit,
     AdaptiveSettings,
@@ -20,6 +20,7 @@ from cokreat_jobs.adapters.protection import (
     ServiceProtection,
     ServiceRegistry,
 )
+from cokreat_jobs.adapters.retry import RetryPolicy
 from cokreat_jobs.core.config import load_config
 from cokreat_jobs.core.errors import ConfigError
 

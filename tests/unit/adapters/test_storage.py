@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cokreat_jobs.adapters.http import RetryPolicy
+from cokreat_jobs.adapters.retry import RetryPolicy
 from cokreat_jobs.adapters.storage import CloudStorage, storage_path
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError

@@ -11,7 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from cokreat_jobs.adapters.http import RetryPolicy, ServiceClient
+from cokreat_jobs.adapters.http import ServiceClient
+from cokreat_jobs.adapters.retry import RetryPolicy
 from cokreat_jobs.core.errors import PermanentError, TransientError
 from cokreat_jobs.sunbird.content_api import (
     ContentApi,

@@ -30,6 +30,7 @@ from cokreat_jobs.core.failed import failed_event
 from cokreat_jobs.core.logs import get_logger, log_event
 from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.core.response import is_5xx_or_429
+from cokreat_jobs.core.wait import DeadlinePassed, poll_until
 from cokreat_jobs.jobs.auto_creator_v2.settings import Settings
 from cokreat_jobs.sunbird.content_api import ContentApi, describe
 from cokreat_jobs.sunbird.linking import CollectionRef, link_into_collections
@@ -139,13 +140,16 @@ class CollectionLinker(CountingProcessor):
 
     async def _wait_readable(self, identifier: str) -> None:
         s = self.settings
-        deadline = self._clock() + s.link_wait_timeout_s
-        backoff = s.link_wait_backoff_s
-        while not await self._readable(identifier):
-            if self._clock() + backoff > deadline:
-                raise TransientError(
-                    f"{identifier} was not readable through the content service "
-                    f"after {s.link_wait_timeout_s:g} s"
-                )
-            await self._sleep(backoff)
-            backoff = min(backoff * 2, s.link_wait_max_backoff_s)
+        try:
+            await poll_until(
+                lambda: self._readable(identifier),
+                timeout_s=s.link_wait_timeout_s,
+                backoff_s=s.link_wait_backoff_s,
+                max_backoff_s=s.link_wait_max_backoff_s,
+                clock=self._clock,
+                sleep=self._sleep,
+            )
+        except DeadlinePassed:
+            raise TransientError(
+                f"{identifier} was not readable through the content service after {s.link_wait_timeout_s:g} s"
+            ) from None

@@ -39,6 +39,7 @@ from cokreat_jobs.core.failed import failed_event
 from cokreat_jobs.core.logs import get_logger, log_event
 from cokreat_jobs.core.naming import file_name_from_url, slug
 from cokreat_jobs.core.outcome import Outcome
+from cokreat_jobs.core.wait import DeadlinePassed, poll_until
 from cokreat_jobs.jobs.content_auto_creator.artifacts import (
     H5P_MIME_TYPE,
     drive_file_id,
@@ -335,28 +336,37 @@ class ContentAutoCreator(CountingProcessor):
     async def _wait_for(self, what: str, ready: Callable[[], Awaitable[bool]]) -> None:
         """Poll ``ready`` with backoff until it answers True or the deadline passes (then TransientError)."""
         s = self.settings
-        deadline = self._clock() + s.state_wait_timeout_s
-        backoff = s.state_wait_backoff_s
-        while not await ready():
-            if self._clock() + backoff > deadline:
-                raise TransientError(f"gave up waiting for {what} after {s.state_wait_timeout_s:g} s")
-            await self._sleep(backoff)
-            backoff = min(backoff * 2, s.state_wait_max_backoff_s)
+        try:
+            await self._poll(ready, until=bool)
+        except DeadlinePassed:
+            raise TransientError(f"gave up waiting for {what} after {s.state_wait_timeout_s:g} s") from None
 
     async def _while_busy(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``call``, again with backoff while the content is Processing, until the deadline."""
         s = self.settings
-        deadline = self._clock() + s.state_wait_timeout_s
-        backoff = s.state_wait_backoff_s
-        while True:
-            try:
-                return await call()
-            except ContentBusy as e:
-                if self._clock() + backoff > deadline:
-                    message = f"{what}: still processing after {s.state_wait_timeout_s:g} s ({e})"
-                    raise TransientError(message) from e
-            await self._sleep(backoff)
-            backoff = min(backoff * 2, s.state_wait_max_backoff_s)
+        try:
+            return await self._poll(call, until=lambda _: True, pending=(ContentBusy,))
+        except DeadlinePassed as late:
+            message = f"{what}: still processing after {s.state_wait_timeout_s:g} s ({late.last})"
+            raise TransientError(message) from late.last
+
+    async def _poll(
+        self,
+        probe: Callable[[], Awaitable[T]],
+        until: Callable[[T], object],
+        pending: tuple[type[BaseException], ...] = (),
+    ) -> T:
+        s = self.settings
+        return await poll_until(
+            probe,
+            until=until,
+            pending=pending,
+            timeout_s=s.state_wait_timeout_s,
+            backoff_s=s.state_wait_backoff_s,
+            max_backoff_s=s.state_wait_max_backoff_s,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
 
     # ------------------------------------------------------------------------------------------ linking
 
