@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cokreat_jobs.core.errors import ConfigError
+from cokreat_jobs.core.redaction import redact
 
 if TYPE_CHECKING:
     from cokreat_jobs.core.config import JobConfig
@@ -253,8 +254,9 @@ class ServiceProtection:
         self.retries = 0
         self.latency = LatencyHistogram()
         if register:
+            # the name becomes a metric label (<job>.http.<service>.*): redacted as every text that leaves
             with _registry_lock:
-                _registry[name].add(self)
+                _registry[redact(name)].add(self)
 
     @classmethod
     def from_config(cls, name: str, cfg: JobConfig, **kwargs: Any) -> ServiceProtection:

@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 
+from cokreat_jobs.core.redaction import redact
+
 __all__ = ["MAX_FRAMES", "RAW_LIMIT", "dumps", "error_text", "failed_event", "loads", "malformed_record"]
 
 MAX_FRAMES = 20
@@ -42,7 +44,8 @@ def _stack_parts(error: BaseException) -> list[str]:
 
 
 def error_text(error: BaseException | str, max_frames: int = MAX_FRAMES) -> str:
-    """``"<message> : : List(<up to max_frames parts>)"``, as the Scala jobs formatted ``failInfo.error``."""
+    """``"<message> : : List(<up to max_frames parts>)"``, as the Scala jobs formatted ``failInfo.error``,
+    redacted of secrets (``core/redaction.py``)."""
     if isinstance(error, BaseException):
         message = str(error) or type(error).__qualname__
         parts = _stack_parts(error)
@@ -52,7 +55,8 @@ def error_text(error: BaseException | str, max_frames: int = MAX_FRAMES) -> str:
     else:
         message = error
         parts = []
-    return f"{message} : : List({', '.join(parts)})"
+    text = f"{message} : : List({', '.join(parts)})"
+    return redact(text)
 
 
 def failed_event(
@@ -67,6 +71,9 @@ def failed_event(
     An absent iteration counts as 1 (so it becomes 2). ``edata`` is created when absent or null, so even such
     an event carries the count that stops replay; a non-object ``edata``, or an iteration that is not a whole
     number, is left as it was (replay counts those as malformed rather than looping on them).
+
+    ``failInfo.error`` is redacted (see :func:`error_text`); the event itself is copied as it was, so that it
+    replays unchanged.
     """
     record = copy.deepcopy(event)
     if increment_iteration:

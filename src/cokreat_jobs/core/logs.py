@@ -2,8 +2,8 @@
 
 Each line has ``ts`` (UTC, ISO 8601 with milliseconds), ``level``, ``logger`` and ``msg``, then the fields
 given to :func:`log_event` (``mid``, ``object_id``, ``job``, ``outcome``, ``duration_ms``, ...), then ``exc``
-when an exception is attached. Messages and exception texts pass through :func:`redact`; personal ids are the
-callers' to hash with :func:`hash_id` before logging.
+when an exception is attached. Messages, fields (nested ones too) and exception texts pass through the one
+redaction of ``core/redaction.py``; personal ids are the callers' to hash with :func:`hash_id` before logging.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import sys
 import time
 from typing import IO, Any
 
 import orjson
+
+from cokreat_jobs.core.redaction import redact, redact_data
 
 __all__ = ["JsonFormatter", "configure_logging", "get_logger", "hash_id", "log_event", "redact"]
 
@@ -26,66 +27,6 @@ _FIELDS_ATTR = "cokreat_fields"
 # A constant salt: the same id hashes the same in every run and process, so log lines can be correlated, yet
 # a hash cannot be matched against an unsalted sha256 of a user id found elsewhere.
 _HASH_SALT = b"cokreat-jobs/v1:"
-
-SECRET_KEYS: tuple[str, ...] = (
-    "cloud_storage_secret",
-    "private_key_id",
-    "private_key",
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "client_secret",
-    "authorization",
-    "password",
-    "g_service_acct_cred",
-)
-_KEY_ALT = "|".join(re.escape(k) for k in sorted(SECRET_KEYS, key=len, reverse=True))
-_SECRET_RE = re.compile(
-    r"""
-    (?P<key>
-        (?:\\?["'])? \b(?:"""
-    + _KEY_ALT
-    + r""")\b (?:\\?["'])?       # the key, maybe quoted, also as \" inside a JSON string
-        \s* [:=] \s*
-    )
-    (?P<value>
-        \\"(?:(?!\\").)*\\"           # \"...\" (a JSON string inside a JSON string)
-      | "(?:[^"\\]|\\.)*"             # "..."
-      | '[^']*'                      # '...'
-      | (?:Bearer|Basic|Token)\s+[^\s,;"'&}]+   # an auth scheme and its credentials
-      | [^\s,;"'&}]+                 # a bare word
-    )
-    """,
-    re.IGNORECASE | re.DOTALL | re.VERBOSE,
-)
-_PEM_RE = re.compile(
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL
-)
-_BEARER_RE = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
-_TRIGGERS = tuple(k.lower() for k in SECRET_KEYS) + ("private key-----", "bearer ")
-
-
-def _mask(match: re.Match[str]) -> str:
-    value = match.group("value")
-    if value.startswith('\\"'):
-        masked = '\\"***\\"'
-    elif value[:1] in ('"', "'"):
-        masked = value[0] + "***" + value[0]
-    elif " " in value:  # "Bearer <token>": keep the scheme, it helps reading and is no secret
-        masked = value.split(None, 1)[0] + " ***"
-    else:
-        masked = "***"
-    return match.group("key") + masked
-
-
-def redact(text: str) -> str:
-    """``text`` with the values of known secret keys, private keys and bearer tokens masked as ``***``."""
-    lowered = text.lower()
-    if not any(t in lowered for t in _TRIGGERS):
-        return text
-    text = _PEM_RE.sub("***", text)
-    text = _SECRET_RE.sub(_mask, text)
-    return _BEARER_RE.sub(r"\1 ***", text)
 
 
 def hash_id(value: Any) -> str:
@@ -113,15 +54,13 @@ class JsonFormatter(logging.Formatter):
         if fields:
             for key, value in fields.items():
                 # A field never overwrites the line's own keys.
-                entry[f"field_{key}" if key in _RESERVED else key] = (
-                    redact(value) if isinstance(value, str) else value
-                )
+                entry[f"field_{key}" if key in _RESERVED else key] = redact_data(value)
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
         elif record.exc_text:
             entry["exc"] = redact(record.exc_text)
         if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
+            entry["stack"] = redact(self.formatStack(record.stack_info))
         try:
             return orjson.dumps(entry, default=_json_safe).decode("utf-8")
         except TypeError:  # e.g. an int beyond 64 bits: stringify the fields rather than lose the line

@@ -39,6 +39,7 @@ from cokreat_jobs.core.failed import failed_event
 from cokreat_jobs.core.logs import get_logger, log_event
 from cokreat_jobs.core.naming import file_name_from_url, slug
 from cokreat_jobs.core.outcome import Outcome
+from cokreat_jobs.core.redaction import redact
 from cokreat_jobs.jobs.content_auto_creator.artifacts import (
     H5P_MIME_TYPE,
     drive_file_id,
@@ -421,7 +422,8 @@ class ContentAutoCreator(CountingProcessor):
 
     async def _mark_failed(self, run: _Run, error: BaseException) -> str:
         """Mark the content Failed with ``importError``; returns "" or why that failed too."""
-        message = (str(error) or DEFAULT_IMPORT_ERROR)[:IMPORT_ERROR_MAX]
+        # uploaders read importError: redacted as every text that leaves the job (core/redaction.py)
+        message = redact(str(error) or DEFAULT_IMPORT_ERROR)[:IMPORT_ERROR_MAX]
         fields = {"status": "Failed", "importError": message}
         try:
             await self.api.system_update(run.content_id, fields, run.req.channel)
