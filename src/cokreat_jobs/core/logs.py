@@ -9,31 +9,83 @@ redaction of ``core/redaction.py``; personal ids are the callers' to hash with :
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
 import sys
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from cokreat_jobs.core.redaction import redact, redact_data
 
-__all__ = ["JsonFormatter", "configure_logging", "get_logger", "hash_id", "log_event", "redact"]
+if TYPE_CHECKING:
+    from cokreat_jobs.core.config import JobConfig
+
+__all__ = [
+    "ID_HASH_SALT_KEY",
+    "IdHasher",
+    "JsonFormatter",
+    "configure_logging",
+    "get_logger",
+    "hash_id",
+    "log_event",
+    "redact",
+]
 
 _RESERVED = ("ts", "level", "logger", "msg", "exc")
 _FIELDS_ATTR = "cokreat_fields"
 
-# A constant salt: the same id hashes the same in every run and process, so log lines can be correlated, yet
-# a hash cannot be matched against an unsalted sha256 of a user id found elsewhere.
-_HASH_SALT = b"cokreat-jobs/v1:"
+# The salt of deployments that set none (and of every version before ``log.id_hash_salt``): public, since it
+# is written here, so such hashes only keep an id out of plain sight: anyone with the logs can test an id.
+_BUILTIN_SALT = b"cokreat-jobs/v1:"
+
+ID_HASH_SALT_KEY = "log.id_hash_salt"
 
 
-def hash_id(value: Any) -> str:
-    """A stable pseudonym for a personal id (salted sha256, first 16 hex digits); ``""`` for None or ""."""
+def hash_id(value: Any, salt: str | bytes | None = None) -> str:
+    """A stable pseudonym for a personal id, 16 hex digits; ``""`` for None or "".
+
+    With ``salt`` (the deployment's secret ``log.id_hash_salt``): HMAC-SHA256 keyed with it, which cannot be
+    recomputed without the salt. Without: sha256 over the built-in salt and the id (the hashes of earlier
+    versions), stable everywhere but checkable by anyone against a known id.
+    """
     if value is None or value == "":
         return ""
-    return hashlib.sha256(_HASH_SALT + str(value).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    data = str(value).encode("utf-8", "surrogatepass")
+    if salt:
+        key = salt.encode("utf-8", "surrogatepass") if isinstance(salt, str) else salt
+        return hmac.new(key, data, hashlib.sha256).hexdigest()[:16]
+    return hashlib.sha256(_BUILTIN_SALT + data).hexdigest()[:16]
+
+
+class IdHasher:
+    """:func:`hash_id` with the deployment's salt, read once from ``log.id_hash_salt``.
+
+    ``keyed`` says whether a salt was set. Unset or blank falls back to the built-in salt (README,
+    user-delete): operators need hashes that join across restarts, subtasks and task managers, which a random
+    per-process salt would not give, so the fallback is the stable built-in salt, said in a warning.
+    """
+
+    __slots__ = ("_salt",)
+
+    def __init__(self, salt: str | bytes | None = None) -> None:
+        self._salt = salt or None
+
+    @classmethod
+    def from_config(cls, cfg: JobConfig) -> IdHasher:
+        return cls(cfg.get_str(ID_HASH_SALT_KEY, "").strip() or None)
+
+    @property
+    def keyed(self) -> bool:
+        return self._salt is not None
+
+    def __call__(self, value: Any) -> str:
+        return hash_id(value, self._salt)
+
+    def __repr__(self) -> str:  # never the salt itself
+        return f"IdHasher(keyed={self.keyed})"
 
 
 def _json_safe(value: Any) -> Any:

@@ -12,10 +12,10 @@ program-service's answer is read (JOBS.md, user-delete):
 - Every 5xx, 429, connection error and timeout: transient, retried with backoff, then the failed topic.
 - Any other 4xx, and a 200 without OK: permanent, the failed topic without retry.
 
-The user id is personal data: logs carry its hash only, never the id (nor object.id, which Lern sets to the
-same id); every text this job logs or writes to ``failInfo.error`` has each occurrence of the id taken out
-(:func:`scrub_user_id`), whether the request path, program-service's own reason quoting it, or a redirect
-loop's URLs.
+The user id is personal data: logs carry its hash only (keyed with the deployment's ``log.id_hash_salt``),
+never the id (nor object.id, which Lern sets to the same id); every text this job logs or writes to
+``failInfo.error`` has each occurrence of the id taken out (:func:`scrub_user_id`), whether the request path,
+program-service's own reason quoting it, or a redirect loop's URLs.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from cokreat_jobs.core.counting import Metrics
 from cokreat_jobs.core.errors import InvalidField, PermanentError, TransientError
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
-from cokreat_jobs.core.logs import get_logger, hash_id, log_event
+from cokreat_jobs.core.logs import ID_HASH_SALT_KEY, IdHasher, get_logger, log_event
 from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.core.response import HttpResponse
 
@@ -135,10 +135,24 @@ def scrub_user_id(text: str, user_ids: Iterable[str]) -> str:
 class UserDeletion:
     """The job's processor: one event in, one Outcome out."""
 
+    # said once per process when log.id_hash_salt is unset
+    warned_unkeyed = False
+
     def __init__(self, cfg: JobConfig, program: ServiceClient, metrics: Metrics | None = None) -> None:
         self._program = program
         self._metrics = metrics
         self._job = cfg.get_str("job.name", JOB_NAME)
+        self._hash = IdHasher.from_config(cfg)
+        if not self._hash.keyed and not UserDeletion.warned_unkeyed:
+            UserDeletion.warned_unkeyed = True
+            log_event(
+                log,
+                "WARNING",
+                f"{ID_HASH_SALT_KEY} is not set: user ids are hashed in the logs with the built-in salt, so "
+                "anyone who reads the logs can test whether a known id is in them; set a secret per "
+                "deployment (README, user-delete: log.id_hash_salt)",
+                job=self._job,
+            )
 
     @classmethod
     def from_config(cls, cfg: JobConfig, metrics: Metrics | None = None) -> UserDeletion:
@@ -162,7 +176,7 @@ class UserDeletion:
             user_id = event.get_str("edata.userId")
         except InvalidField as e:
             return self._failed(data, e, e.reason, started, None)
-        uid_hash = hash_id(user_id) if user_id else ""
+        uid_hash = self._hash(user_id) if user_id else ""
         if action != DELETE_ACTION or not user_id.strip():
             reason = "not a delete-user event" if action != DELETE_ACTION else "edata.userId is blank"
             self._log("skipped", event, uid_hash, started, reason=reason)

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from cokreat_jobs.core.config import load_config
 from cokreat_jobs.core.errors import PermanentError
-from cokreat_jobs.core.logs import JsonFormatter
+from cokreat_jobs.core.logs import JsonFormatter, hash_id
 from cokreat_jobs.core.response import HttpResponse
 from cokreat_jobs.jobs.user_delete.logic import UserDeletion, delete_path, interpret, is_transient
 
@@ -321,3 +321,27 @@ def test_an_unexpected_error_is_scrubbed_too(caplog: pytest.LogCaptureFixture) -
     logs = job_text(caplog.records)
     for form in id_forms(uid):
         assert form not in error and form not in logs, form
+
+
+def test_logs_hash_with_the_deployment_salt(caplog: pytest.LogCaptureFixture) -> None:
+    svc = HostileProgramService()
+    caplog.set_level(logging.DEBUG)
+    asyncio.run(run_hostile(svc, [event("odd-person-0009")], "log.id_hash_salt=deploy-a-4f1c"))
+    users = [getattr(r, "cokreat_fields", {}).get("user") for r in caplog.records]
+    assert hash_id("odd-person-0009", salt="deploy-a-4f1c") in users
+    assert hash_id("odd-person-0009") not in users
+    assert not [r for r in caplog.records if "id_hash_salt" in r.getMessage()]  # set: no warning
+
+
+def test_an_unset_salt_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    import cokreat_jobs.jobs.user_delete.logic as logic
+
+    logic.UserDeletion.warned_unkeyed = False
+    svc = HostileProgramService()
+    caplog.set_level(logging.DEBUG)
+    asyncio.run(run_hostile(svc, [event("odd-person-0010")]))
+    asyncio.run(run_hostile(svc, [event("odd-person-0011")]))
+    warnings = [r for r in caplog.records if "log.id_hash_salt" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    users = [getattr(r, "cokreat_fields", {}).get("user") for r in caplog.records]
+    assert hash_id("odd-person-0010") in users  # the built-in salt: the hashes earlier versions wrote
