@@ -13,6 +13,10 @@ retries-exhausted | invalid-field``), so routing never has to guess from excepti
 
 All of them pickle (PyFlink moves exceptions between processes), which is why each one defines
 ``__reduce__`` instead of relying on ``Exception.args`` matching the constructor.
+
+An error may carry a ``public`` text beside its message: what people outside operations are shown (a
+content's ``importError``, which uploaders read) when the message holds internal detail, e.g. the address an
+internal name resolves to. :func:`public_text` picks it; logs and the failed topic keep the message.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigError",
+    "public_text",
     "InvalidField",
     "JobError",
     "MalformedEvent",
@@ -36,12 +41,15 @@ class JobError(Exception):
     """Base of every error a job raises on purpose; ``reason`` is the failed topic's short code."""
 
     reason: str = "error"
+    public: str | None = None
 
-    def __init__(self, message: str = "", *, reason: str | None = None) -> None:
+    def __init__(self, message: str = "", *, reason: str | None = None, public: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         if reason is not None:
             self.reason = reason
+        if public is not None:
+            self.public = public
 
     def __str__(self) -> str:
         return self.message
@@ -83,8 +91,15 @@ class PermanentError(JobError):
 
     reason = "permanent"
 
-    def __init__(self, message: str = "", *, status: int | None = None, reason: str | None = None) -> None:
-        super().__init__(message, reason=reason)
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        public: str | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, public=public)
         self.status = status
 
 
@@ -110,3 +125,12 @@ class ConfigError(JobError):
     """The configuration is missing a key or holds a value of the wrong type; raised before any event."""
 
     reason = "config"
+
+
+def public_text(error: BaseException) -> str:
+    """The text of ``error`` fit for people outside operations: its ``public`` text when it has one, else its
+    message (its type's name when the message is empty). Not redacted: callers redact what they write."""
+    public = getattr(error, "public", None)
+    if isinstance(public, str) and public:
+        return public
+    return str(error) or type(error).__name__
