@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from cokreat_jobs.core.config import JobConfig
 
 __all__ = [
+    "ADDRESS_REFUSED",
     "AddressRefused",
     "Allowance",
     "Downloaded",
@@ -62,6 +63,11 @@ logger = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# The public text of every address refusal (HARDENING 11): uploaders read it in importError, and the address
+# a name resolves to would tell them about the internal network. The message, for logs and the failed topic,
+# keeps the details.
+ADDRESS_REFUSED = "refused: not an allowed address"
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
@@ -358,7 +364,8 @@ class Downloader:
         if not self.policy.permits(host, ip, port):
             raise PermanentError(
                 f"refused address {ip} (port {port}): not a public address, and http.allow_private_networks "
-                "does not allow it"
+                "does not allow it",
+                public=ADDRESS_REFUSED,
             )
         return parsed
 
@@ -405,7 +412,9 @@ class Downloader:
             except (aiohttp.ClientError, TimeoutError, OSError) as e:
                 refusal = _refusal(e)
                 if refusal is not None:
-                    raise PermanentError(f"refused download of {_display(url)}: {refusal}") from None
+                    raise PermanentError(
+                        f"refused download of {_display(url)}: {refusal}", public=ADDRESS_REFUSED
+                    ) from None
                 raise Retryable(describe_exception(e)) from e
 
         return await call_with_retries(
@@ -433,7 +442,10 @@ class Downloader:
                 try:
                     current = self.check_url(current.join(URL(location)))
                 except PermanentError as e:
-                    raise PermanentError(f"refused redirect from {_display(url)}: {e}") from None
+                    # an address refusal says no more outside than it did for the first URL
+                    raise PermanentError(
+                        f"refused redirect from {_display(url)}: {e}", public=e.public
+                    ) from None
                 continue
             try:
                 yield resp

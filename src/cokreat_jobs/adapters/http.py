@@ -70,6 +70,10 @@ _PERMANENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
 DataArg = bytes | str | Mapping[str, str] | Callable[[], Any] | None
 
 
+def _same(text: str) -> str:
+    return text
+
+
 class ServiceClient:
     """Calls to one service under ``base_url`` (which may carry a path prefix, e.g. ``http://host/content``).
 
@@ -219,6 +223,7 @@ class ServiceClient:
         on_retry: Callable[[int, str], None] | None = None,
         label: str | None = None,
         retry: RetryPolicy | None = None,
+        scrub: Callable[[str], str] | None = None,
     ) -> HttpResponse:
         """Send the request, retrying transient failures; return the first non-transient answer.
 
@@ -228,7 +233,11 @@ class ServiceClient:
         attempt that will be retried; the last one raises :class:`TransientError` instead. ``label`` names the
         call in logs and errors in place of the path (give a template when the path carries personal ids).
         ``retry`` overrides the client's policy for this call (e.g. ``RetryPolicy(max_attempts=1)``).
+        ``scrub`` is applied to every text this call logs or raises (the reasons of failed attempts: an
+        exception's text can quote the URL, e.g. a redirect loop's), to take personal data out of it; the
+        chained cause of a raised error keeps its own text, for the caller to scrub (``failed_event``).
         """
+        hide = scrub or _same
         policy = retry or self.retry
         method = method.upper()
         url = self.url(path, params)
@@ -249,9 +258,9 @@ class ServiceClient:
                 response = await self._send_protected(method, url, merged, body_json, data, multipart, name)
             except _PERMANENT_EXCEPTIONS as e:
                 why = describe_exception(e)
-                raise PermanentError(f"{self.name}: {method} {name} cannot be sent: {why}") from e
+                raise PermanentError(hide(f"{self.name}: {method} {name} cannot be sent: {why}")) from e
             except _TRANSIENT_EXCEPTIONS as e:
-                raise Retryable(describe_exception(e)) from e
+                raise Retryable(hide(describe_exception(e))) from e
             if not is_transient(response):
                 return response
             # The envelope's error code (never its message: messages can quote personal data).

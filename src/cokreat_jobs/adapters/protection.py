@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cokreat_jobs.core.errors import ConfigError
+from cokreat_jobs.core.redaction import redact
 
 if TYPE_CHECKING:
     from cokreat_jobs.core.config import JobConfig
@@ -226,8 +227,9 @@ class ServiceRegistry:
         self._live: dict[str, weakref.WeakSet[ServiceProtection]] = collections.defaultdict(weakref.WeakSet)
 
     def add(self, protection: ServiceProtection) -> None:
+        # the name becomes a metric label (<job>.http.<service>.*): redacted as every text that leaves
         with self._lock:
-            self._live[protection.name].add(protection)
+            self._live[redact(protection.name)].add(protection)
 
     def names(self) -> list[str]:
         """Names of the services with a live instance."""

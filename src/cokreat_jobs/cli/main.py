@@ -233,6 +233,24 @@ def replay(job: str, idle_timeout: float, config_file: str | None, overrides: tu
     click.echo(str(report))
 
 
+@main.command("hash-id")
+@click.argument("ids", nargs=-1)
+@config_option
+@set_option
+def hash_id_cmd(ids: tuple[str, ...], config_file: str | None, overrides: tuple[str, ...]) -> None:
+    """Print the hash user-delete logs for each of IDS (or each line of stdin), with log.id_hash_salt.
+
+    Reading stdin keeps the ids out of the shell's history: `... | cokreat-jobs hash-id --config prod.conf`.
+    """
+    from cokreat_jobs.core.logs import ID_HASH_SALT_KEY, IdHasher
+
+    hasher = IdHasher.from_config(resolve_config("user-delete", config_file, overrides))
+    if not hasher.keyed:
+        click.echo(f"{ID_HASH_SALT_KEY} is not set: the built-in salt is used", err=True)
+    for uid in ids or tuple(line.rstrip("\r\n") for line in sys.stdin):
+        click.echo(hasher(uid))
+
+
 @main.command()
 @click.argument("jobs", nargs=-1)
 @click.option("--events", type=int, default=None, help="Events per run (default 10000; 1000 with --quick).")

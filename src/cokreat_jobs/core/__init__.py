@@ -5,7 +5,8 @@
 - ``event``: parsing a Kafka record, reading fields by dotted path
 - ``failed``: failed-topic records
 - ``config``: loading a job's HOCON config (:func:`load_config`, :class:`JobConfig`)
-- ``logs``: JSON log lines and redaction
+- ``logs``: JSON log lines, ``hash_id``
+- ``redaction``: the one redaction of every text that leaves a job (logs, failed records, importError, labels)
 - ``response``: :class:`HttpResponse`, the HTTP answer as a value
 - ``counting``: :class:`Processor`, :class:`Metrics`, :class:`CountingProcessor`
 - ``naming``: file and folder names (``slug``)

@@ -15,6 +15,10 @@ All of them pickle (PyFlink moves exceptions between processes), which is why ea
 ``__reduce__`` instead of relying on ``Exception.args`` matching the constructor.
 
 :func:`describe_exception` is how any exception (ours or a library's) is named in a reason or a message.
+
+An error may carry a ``public`` text beside its message: what people outside operations are shown (a
+content's ``importError``, which uploaders read) when the message holds internal detail, e.g. the address an
+internal name resolves to. :func:`public_text` picks it; logs and the failed topic keep the message.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigError",
+    "public_text",
     "InvalidField",
     "JobError",
     "MalformedEvent",
@@ -39,12 +44,15 @@ class JobError(Exception):
     """Base of every error a job raises on purpose; ``reason`` is the failed topic's short code."""
 
     reason: str = "error"
+    public: str | None = None
 
-    def __init__(self, message: str = "", *, reason: str | None = None) -> None:
+    def __init__(self, message: str = "", *, reason: str | None = None, public: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         if reason is not None:
             self.reason = reason
+        if public is not None:
+            self.public = public
 
     def __str__(self) -> str:
         return self.message
@@ -86,8 +94,15 @@ class PermanentError(JobError):
 
     reason = "permanent"
 
-    def __init__(self, message: str = "", *, status: int | None = None, reason: str | None = None) -> None:
-        super().__init__(message, reason=reason)
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        public: str | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, public=public)
         self.status = status
 
 
@@ -123,3 +138,12 @@ def describe_exception(exc: BaseException) -> str:
     """
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def public_text(error: BaseException) -> str:
+    """The text of ``error`` fit for people outside operations: its ``public`` text when it has one, else its
+    message (its type's name when the message is empty). Not redacted: callers redact what they write."""
+    public = getattr(error, "public", None)
+    if isinstance(public, str) and public:
+        return public
+    return str(error) or type(error).__name__

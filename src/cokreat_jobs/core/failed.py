@@ -15,9 +15,12 @@ import base64
 import copy
 import json
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import orjson
+
+from cokreat_jobs.core.redaction import redact
 
 __all__ = ["MAX_FRAMES", "RAW_LIMIT", "dumps", "error_text", "failed_event", "loads", "malformed_record"]
 
@@ -41,8 +44,14 @@ def _stack_parts(error: BaseException) -> list[str]:
     return parts
 
 
-def error_text(error: BaseException | str, max_frames: int = MAX_FRAMES) -> str:
-    """``"<message> : : List(<up to max_frames parts>)"``, as the Scala jobs formatted ``failInfo.error``."""
+def error_text(
+    error: BaseException | str,
+    max_frames: int = MAX_FRAMES,
+    scrub: Callable[[str], str] | None = None,
+) -> str:
+    """``"<message> : : List(<up to max_frames parts>)"``, as the Scala jobs formatted ``failInfo.error``,
+    redacted of secrets (``core/redaction.py``); ``scrub``, when given, is applied to the whole text first
+    (user-delete takes the user id out with it, from the message and every cause)."""
     if isinstance(error, BaseException):
         message = str(error) or type(error).__qualname__
         parts = _stack_parts(error)
@@ -52,7 +61,8 @@ def error_text(error: BaseException | str, max_frames: int = MAX_FRAMES) -> str:
     else:
         message = error
         parts = []
-    return f"{message} : : List({', '.join(parts)})"
+    text = f"{message} : : List({', '.join(parts)})"
+    return redact(scrub(text) if scrub is not None else text)
 
 
 def failed_event(
@@ -61,12 +71,16 @@ def failed_event(
     error: BaseException | str,
     reason: str,
     increment_iteration: bool = True,
+    scrub: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     """A copy of ``event`` with ``jobName``, ``failInfo`` and, by default, ``edata.iteration`` incremented.
 
     An absent iteration counts as 1 (so it becomes 2). ``edata`` is created when absent or null, so even such
     an event carries the count that stops replay; a non-object ``edata``, or an iteration that is not a whole
     number, is left as it was (replay counts those as malformed rather than looping on them).
+
+    ``failInfo.error`` is redacted (and scrubbed with ``scrub``, see :func:`error_text`); the event itself is
+    copied as it was, so that it replays unchanged.
     """
     record = copy.deepcopy(event)
     if increment_iteration:
@@ -84,7 +98,7 @@ def failed_event(
             elif isinstance(iteration, str) and iteration.strip().isdigit():
                 edata["iteration"] = int(iteration.strip()) + 1
     record["jobName"] = job_name
-    record["failInfo"] = {"error": error_text(error), "reason": reason}
+    record["failInfo"] = {"error": error_text(error, scrub=scrub), "reason": reason}
     return record
 
 

@@ -2,97 +2,90 @@
 
 Each line has ``ts`` (UTC, ISO 8601 with milliseconds), ``level``, ``logger`` and ``msg``, then the fields
 given to :func:`log_event` (``mid``, ``object_id``, ``job``, ``outcome``, ``duration_ms``, ...), then ``exc``
-when an exception is attached. Messages and exception texts pass through :func:`redact`; personal ids are the
-callers' to hash with :func:`hash_id` before logging.
+when an exception is attached. Messages, fields (nested ones too) and exception texts pass through the one
+redaction of ``core/redaction.py``; personal ids are the callers' to hash with :func:`hash_id` before logging.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
-import re
 import sys
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-__all__ = ["JsonFormatter", "configure_logging", "get_logger", "hash_id", "log_event", "redact"]
+from cokreat_jobs.core.redaction import redact, redact_data
+
+if TYPE_CHECKING:
+    from cokreat_jobs.core.config import JobConfig
+
+__all__ = [
+    "ID_HASH_SALT_KEY",
+    "IdHasher",
+    "JsonFormatter",
+    "configure_logging",
+    "get_logger",
+    "hash_id",
+    "log_event",
+    "redact",
+]
 
 _RESERVED = ("ts", "level", "logger", "msg", "exc")
 _FIELDS_ATTR = "cokreat_fields"
 
-# A constant salt: the same id hashes the same in every run and process, so log lines can be correlated, yet
-# a hash cannot be matched against an unsalted sha256 of a user id found elsewhere.
-_HASH_SALT = b"cokreat-jobs/v1:"
+# The salt of deployments that set none (and of every version before ``log.id_hash_salt``): public, since it
+# is written here, so such hashes only keep an id out of plain sight: anyone with the logs can test an id.
+_BUILTIN_SALT = b"cokreat-jobs/v1:"
 
-SECRET_KEYS: tuple[str, ...] = (
-    "cloud_storage_secret",
-    "private_key_id",
-    "private_key",
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "client_secret",
-    "authorization",
-    "password",
-    "g_service_acct_cred",
-)
-_KEY_ALT = "|".join(re.escape(k) for k in sorted(SECRET_KEYS, key=len, reverse=True))
-_SECRET_RE = re.compile(
-    r"""
-    (?P<key>
-        (?:\\?["'])? \b(?:"""
-    + _KEY_ALT
-    + r""")\b (?:\\?["'])?       # the key, maybe quoted, also as \" inside a JSON string
-        \s* [:=] \s*
-    )
-    (?P<value>
-        \\"(?:(?!\\").)*\\"           # \"...\" (a JSON string inside a JSON string)
-      | "(?:[^"\\]|\\.)*"             # "..."
-      | '[^']*'                      # '...'
-      | (?:Bearer|Basic|Token)\s+[^\s,;"'&}]+   # an auth scheme and its credentials
-      | [^\s,;"'&}]+                 # a bare word
-    )
-    """,
-    re.IGNORECASE | re.DOTALL | re.VERBOSE,
-)
-_PEM_RE = re.compile(
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL
-)
-_BEARER_RE = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
-_TRIGGERS = tuple(k.lower() for k in SECRET_KEYS) + ("private key-----", "bearer ")
+ID_HASH_SALT_KEY = "log.id_hash_salt"
 
 
-def _mask(match: re.Match[str]) -> str:
-    value = match.group("value")
-    if value.startswith('\\"'):
-        masked = '\\"***\\"'
-    elif value[:1] in ('"', "'"):
-        masked = value[0] + "***" + value[0]
-    elif " " in value:  # "Bearer <token>": keep the scheme, it helps reading and is no secret
-        masked = value.split(None, 1)[0] + " ***"
-    else:
-        masked = "***"
-    return match.group("key") + masked
+def hash_id(value: Any, salt: str | bytes | None = None) -> str:
+    """A stable pseudonym for a personal id, 16 hex digits; ``""`` for None or "".
 
-
-def redact(text: str) -> str:
-    """``text`` with the values of known secret keys, private keys and bearer tokens masked as ``***``."""
-    lowered = text.lower()
-    if not any(t in lowered for t in _TRIGGERS):
-        return text
-    text = _PEM_RE.sub("***", text)
-    text = _SECRET_RE.sub(_mask, text)
-    return _BEARER_RE.sub(r"\1 ***", text)
-
-
-def hash_id(value: Any) -> str:
-    """A stable pseudonym for a personal id (salted sha256, first 16 hex digits); ``""`` for None or ""."""
+    With ``salt`` (the deployment's secret ``log.id_hash_salt``): HMAC-SHA256 keyed with it, which cannot be
+    recomputed without the salt. Without: sha256 over the built-in salt and the id (the hashes of earlier
+    versions), stable everywhere but checkable by anyone against a known id.
+    """
     if value is None or value == "":
         return ""
-    return hashlib.sha256(_HASH_SALT + str(value).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    data = str(value).encode("utf-8", "surrogatepass")
+    if salt:
+        key = salt.encode("utf-8", "surrogatepass") if isinstance(salt, str) else salt
+        return hmac.new(key, data, hashlib.sha256).hexdigest()[:16]
+    return hashlib.sha256(_BUILTIN_SALT + data).hexdigest()[:16]
+
+
+class IdHasher:
+    """:func:`hash_id` with the deployment's salt, read once from ``log.id_hash_salt``.
+
+    ``keyed`` says whether a salt was set. Unset or blank falls back to the built-in salt (README,
+    user-delete): operators need hashes that join across restarts, subtasks and task managers, which a random
+    per-process salt would not give, so the fallback is the stable built-in salt, said in a warning.
+    """
+
+    __slots__ = ("_salt",)
+
+    def __init__(self, salt: str | bytes | None = None) -> None:
+        self._salt = salt or None
+
+    @classmethod
+    def from_config(cls, cfg: JobConfig) -> IdHasher:
+        return cls(cfg.get_str(ID_HASH_SALT_KEY, "").strip() or None)
+
+    @property
+    def keyed(self) -> bool:
+        return self._salt is not None
+
+    def __call__(self, value: Any) -> str:
+        return hash_id(value, self._salt)
+
+    def __repr__(self) -> str:  # never the salt itself
+        return f"IdHasher(keyed={self.keyed})"
 
 
 def _json_safe(value: Any) -> Any:
@@ -113,15 +106,13 @@ class JsonFormatter(logging.Formatter):
         if fields:
             for key, value in fields.items():
                 # A field never overwrites the line's own keys.
-                entry[f"field_{key}" if key in _RESERVED else key] = (
-                    redact(value) if isinstance(value, str) else value
-                )
+                entry[f"field_{key}" if key in _RESERVED else key] = redact_data(value)
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
         elif record.exc_text:
             entry["exc"] = redact(record.exc_text)
         if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
+            entry["stack"] = redact(self.formatStack(record.stack_info))
         try:
             return orjson.dumps(entry, default=_json_safe).decode("utf-8")
         except TypeError:  # e.g. an int beyond 64 bits: stringify the fields rather than lose the line

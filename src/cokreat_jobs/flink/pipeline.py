@@ -277,40 +277,64 @@ def _prometheus_on_local_classpath() -> None:
         os.environ["HADOOP_CLASSPATH"] = os.pathsep.join([*missing, *([current] if current else [])])
 
 
-def flink_configuration(cfg: JobConfig) -> Configuration:
+# Local runs (the MiniCluster of `cokreat-jobs run`, so make demo, bench and the e2e tests too) keep its REST
+# API, which has no auth and takes jar uploads, on loopback unless the config's `flink { ... }` names them;
+# the bind hosts keep its blob server there too.
+LOCAL_BIND = {
+    "rest.bind-address": "127.0.0.1",
+    "rest.address": "127.0.0.1",
+    "jobmanager.bind-host": "127.0.0.1",
+    "taskmanager.bind-host": "127.0.0.1",
+}
+
+
+def flink_options(cfg: JobConfig, *, local: bool = False) -> dict[str, str]:
+    """The Flink options of the job, as text; ``local``: for the MiniCluster of a local run (LOCAL_BIND).
+
+    Not for ``flink run -py`` (``local`` False): there the client's own configuration says where the cluster
+    is, and a ``rest.address`` here would send the submission elsewhere.
+    """
+    opts: dict[str, str] = {}
+    opts["python.executable"] = cfg.get_str("python.executable", sys.executable)
+    opts["python.client.executable"] = cfg.get_str("python.executable", sys.executable)
+    attempts = cfg.get_int("task.restart-strategy.attempts", 3)
+    delay_ms = cfg.get_int("task.restart-strategy.delay", 30000)
+    strategy = cfg.get_str("task.restart-strategy.type", "fixed-delay")
+    opts["restart-strategy.type"] = strategy
+    if strategy == "fixed-delay":
+        opts["restart-strategy.fixed-delay.attempts"] = str(attempts)
+        opts["restart-strategy.fixed-delay.delay"] = f"{delay_ms} ms"
+    elif strategy == "exponential-delay":
+        opts["restart-strategy.exponential-delay.initial-backoff"] = f"{delay_ms} ms"
+        opts["restart-strategy.exponential-delay.max-backoff"] = (
+            f"{cfg.get_int('task.restart-strategy.max-delay', 60000)} ms"
+        )
+        opts["restart-strategy.exponential-delay.attempts-before-reset-backoff"] = str(2**31 - 1)
+    tolerable = cfg.get_int("task.checkpointing.tolerable-failures", 0)
+    opts["execution.checkpointing.tolerable-failed-checkpoints"] = str(tolerable)
+    # Prometheus scrape endpoint (the reporter jar ships in PyFlink's plugins/metrics-prometheus): a port or a
+    # range ("9249-9259": each task manager of a host takes the next free one). Unset or 0: no reporter.
+    prom_port = str(cfg.get("metrics.prometheus.port", "") or "").strip()
+    if prom_port and prom_port != "0":
+        opts["metrics.reporter.prom.factory.class"] = (
+            "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+        )
+        opts["metrics.reporter.prom.port"] = prom_port
+    if local:
+        opts.update(LOCAL_BIND)
+    # raw Flink options pass through (and win): `flink { rest.port = 8081 }` sets Flink's `rest.port`
+    for k, v in _flatten(cfg.get_dict("flink", {})).items():
+        opts[k] = str(v).lower() if isinstance(v, bool) else str(v)
+    return opts
+
+
+def flink_configuration(cfg: JobConfig, *, local: bool = False) -> Configuration:
     prom_port = str(cfg.get("metrics.prometheus.port", "") or "").strip()
     if prom_port and prom_port != "0":
         _prometheus_on_local_classpath()
     conf = Configuration()
-    conf.set_string("python.executable", cfg.get_str("python.executable", sys.executable))
-    conf.set_string("python.client.executable", cfg.get_str("python.executable", sys.executable))
-    attempts = cfg.get_int("task.restart-strategy.attempts", 3)
-    delay_ms = cfg.get_int("task.restart-strategy.delay", 30000)
-    strategy = cfg.get_str("task.restart-strategy.type", "fixed-delay")
-    conf.set_string("restart-strategy.type", strategy)
-    if strategy == "fixed-delay":
-        conf.set_string("restart-strategy.fixed-delay.attempts", str(attempts))
-        conf.set_string("restart-strategy.fixed-delay.delay", f"{delay_ms} ms")
-    elif strategy == "exponential-delay":
-        conf.set_string("restart-strategy.exponential-delay.initial-backoff", f"{delay_ms} ms")
-        conf.set_string(
-            "restart-strategy.exponential-delay.max-backoff",
-            f"{cfg.get_int('task.restart-strategy.max-delay', 60000)} ms",
-        )
-        conf.set_string("restart-strategy.exponential-delay.attempts-before-reset-backoff", str(2**31 - 1))
-    tolerable = cfg.get_int("task.checkpointing.tolerable-failures", 0)
-    conf.set_string("execution.checkpointing.tolerable-failed-checkpoints", str(tolerable))
-    # Prometheus scrape endpoint (the reporter jar ships in PyFlink's plugins/metrics-prometheus): a port or a
-    # range ("9249-9259": each task manager of a host takes the next free one). Unset or 0: no reporter.
-    if prom_port and prom_port != "0":
-        conf.set_string(
-            "metrics.reporter.prom.factory.class",
-            "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
-        )
-        conf.set_string("metrics.reporter.prom.port", prom_port)
-    # raw Flink options pass through: `flink { rest.port = 8081 }` sets Flink's `rest.port`
-    for k, v in _flatten(cfg.get_dict("flink", {})).items():
-        conf.set_string(k, str(v).lower() if isinstance(v, bool) else str(v))
+    for k, v in flink_options(cfg, local=local).items():
+        conf.set_string(k, v)
     return conf
 
 

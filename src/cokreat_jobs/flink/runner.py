@@ -9,9 +9,11 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+from pyflink.datastream import StreamExecutionEnvironment
+
 from cokreat_jobs.core.config import JobConfig, load_config
 from cokreat_jobs.flink.definition import JobDefinition
-from cokreat_jobs.flink.pipeline import build_pipeline
+from cokreat_jobs.flink.pipeline import build_pipeline, flink_configuration
 
 TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
 
@@ -24,7 +26,9 @@ def run_local(definition: JobDefinition, cfg: JobConfig) -> int:
         stop["signal"] = signum
 
     job = definition.name
-    env = build_pipeline(definition, cfg)
+    # the MiniCluster's REST API on loopback unless the config says otherwise (pipeline.LOCAL_BIND)
+    local_env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(cfg, local=True))
+    env = build_pipeline(definition, cfg, local_env)
     client = env.execute_async(cfg.get_str("job.name", job))
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     print(f"{job} running as Flink job {client.get_job_id()} (Ctrl-C stops it)", file=sys.stderr, flush=True)

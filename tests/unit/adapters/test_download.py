@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
 from cokreat_jobs.adapters.download import Allowance, Downloader, NetworkPolicy, event_temp_dir
 from cokreat_jobs.adapters.retry import RetryPolicy
 from cokreat_jobs.core.config import JobConfig
-from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
+from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError, public_text
 
 FAST = RetryPolicy(max_attempts=3, backoff_ms=1, max_backoff_ms=2)
 PDF = b"%PDF-1.4 " + b"x" * 5000
@@ -243,6 +244,51 @@ def test_another_loopback_port_is_refused(tmp_path: Path) -> None:
         assert other.hits == {}
 
     with_server(body, second=True)
+
+
+class _Resolver(AbstractResolver):
+    """Resolves every name to one address, as an internal DNS might."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    async def resolve(self, host: str, port: int = 0, family: Any = 0) -> list[ResolveResult]:
+        return [
+            ResolveResult(hostname=host, host=self.address, port=port, family=2, proto=0, flags=0)  # type: ignore[typeddict-item]
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+def test_address_refusals_have_a_public_text_without_the_address(tmp_path: Path) -> None:
+    """HARDENING 11: the message (for operators) names the address; the public text (importError) does not."""
+
+    async def body(files: Files, server: TestServer) -> None:
+        d = downloader_for(server, resolver=_Resolver("10.20.30.40"))
+        literal = Downloader(NetworkPolicy.parse([f"127.0.0.1:{server.port}"]), retry=FAST)
+        try:
+            with pytest.raises(PermanentError) as by_name:
+                await d.download("http://intranet.corp.test:8080/x.pdf", tmp_path / "a")
+            with pytest.raises(PermanentError) as by_ip:
+                await d.download("http://10.1.2.3/x.pdf", tmp_path / "b")
+            with pytest.raises(PermanentError) as by_redirect:
+                await literal.download(url(server, "/redirect-metadata"), tmp_path / "c")
+            with pytest.raises(PermanentError) as by_scheme:
+                await literal.download(url(server, "/redirect-file"), tmp_path / "d")
+        finally:
+            await d.close()
+            await literal.close()
+        assert "intranet.corp.test resolves to 10.20.30.40" in str(by_name.value)
+        assert "refused address 10.1.2.3" in str(by_ip.value)
+        assert "169.254.169.254" in str(by_redirect.value)
+        for refused in (by_name.value, by_ip.value, by_redirect.value):
+            assert public_text(refused) == "refused: not an allowed address"
+        # a refusal that reveals nothing about the network keeps its text
+        assert public_text(by_scheme.value) == str(by_scheme.value)
+        assert "refused URL scheme 'file'" in public_text(by_scheme.value)
+
+    with_server(body)
 
 
 def test_allowed_port_by_host_name(tmp_path: Path) -> None:

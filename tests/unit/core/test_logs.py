@@ -120,6 +120,35 @@ def test_hash_id() -> None:
     assert h != hashlib.sha256(b"user-1").hexdigest()[:16]  # salted
 
 
+def test_hash_id_with_a_deployment_salt_is_a_keyed_hash() -> None:
+    import hashlib
+    import hmac
+
+    h = hash_id("user-1", salt="deploy-a-4f1c")
+    assert re.fullmatch(r"[0-9a-f]{16}", h)
+    assert h == hmac.new(b"deploy-a-4f1c", b"user-1", hashlib.sha256).hexdigest()[:16]
+    assert h == hash_id("user-1", salt="deploy-a-4f1c")  # stable: joinable across restarts and processes
+    assert h != hash_id("user-1", salt="deploy-b-9e2d") and h != hash_id("user-1")
+    assert hash_id("", salt="x") == "" and hash_id(None, salt="x") == ""
+
+
+def test_id_hasher_reads_the_salt_from_config() -> None:
+    from cokreat_jobs.core.config import load_config
+    from cokreat_jobs.core.logs import IdHasher
+
+    cfg = load_config("user-delete", overrides=["log.id_hash_salt=deploy-a-4f1c"], env={})
+    hasher = IdHasher.from_config(cfg)
+    assert hasher.keyed and hasher("user-1") == hash_id("user-1", salt="deploy-a-4f1c")
+    # the environment sets it too (a secret mounted as a variable)
+    cfg = load_config("user-delete", env={"COKREAT__LOG__ID_HASH_SALT": "deploy-b-9e2d"})
+    assert IdHasher.from_config(cfg)("user-1") == hash_id("user-1", salt="deploy-b-9e2d")
+    # unset (or blank): the built-in salt, the hashes of earlier versions, and the hasher says it is not keyed
+    blank = load_config("user-delete", overrides=['log.id_hash_salt=""'], env={})
+    for unset in (load_config("user-delete", env={}), blank):
+        hasher = IdHasher.from_config(unset)
+        assert not hasher.keyed and hasher("user-1") == hash_id("user-1")
+
+
 @pytest.mark.parametrize(
     ("text", "secret"),
     [

@@ -10,12 +10,13 @@ import logging
 import sys
 from typing import Any
 
+from cokreat_jobs.dev.sandbox.admin import is_loopback_host
 from cokreat_jobs.dev.sandbox.server import serve
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m cokreat_jobs.dev.sandbox", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="a loopback address or localhost (nothing else)")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--state-dir", required=True, help="holds sandbox.db (and storage/ by default)")
     parser.add_argument("--storage-dir", help="local cloud-storage root served under /_files/")
@@ -30,6 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if not is_loopback_host(args.host):
+        sys.exit(f"the sandbox binds to loopback only (127.0.0.1, ::1, localhost), not {args.host!r}")
     logging.basicConfig(
         stream=sys.stderr,
         level=args.log_level.upper(),

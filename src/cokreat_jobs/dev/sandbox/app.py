@@ -147,6 +147,10 @@ class Dispatcher:
         raw_path = raw.decode("latin-1") if raw else quote(scope["path"])
         matched = sandbox.router.match(method, raw_path)
 
+        if raw_path.startswith("/_sandbox") or (matched is not None and matched[0].internal):
+            refusal = admin.admin_refusal(scope, request.headers)
+            if refusal is not None:
+                return refusal
         if matched is not None and matched[0].internal:
             route, params = matched
             call = Call(

@@ -3,6 +3,9 @@
 Tuned for load: no access log (the sandbox keeps its own request log), a deep accept backlog, keep-alive
 long enough for pooled clients, and a short graceful-shutdown bound so hanging requests (fault rules with
 `hang`) cannot hold a stop forever.
+
+It binds to loopback only (HARDENING 15): a stand-in with an unauthenticated admin API is never served to the
+network, whatever host it is given.
 """
 
 from __future__ import annotations
@@ -18,7 +21,15 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from cokreat_jobs.dev.sandbox.admin import is_loopback_host
 from cokreat_jobs.dev.sandbox.app import create_app
+
+
+def require_loopback(host: str) -> str:
+    """``host`` when it is a loopback name or address; ValueError otherwise."""
+    if not is_loopback_host(host):
+        raise ValueError(f"the sandbox binds to loopback only (127.0.0.1, ::1, localhost), not {host!r}")
+    return host
 
 
 def uvicorn_config(app: Starlette, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
@@ -53,6 +64,7 @@ def serve(
     log_level: str = "info",
 ) -> None:
     """Serve in the foreground until SIGINT/SIGTERM."""
+    require_loopback(host)
     _CleanExitServer(uvicorn_config(create_app(state_dir, settings), host, port, log_level)).run()
 
 
@@ -70,6 +82,7 @@ class ServerThread:
         port: int = 0,
         log_level: str = "warning",
     ) -> None:
+        require_loopback(host)
         self.app = create_app(state_dir, settings)
         self.host = host
         self._server = uvicorn.Server(uvicorn_config(self.app, host, port, log_level))
@@ -78,7 +91,8 @@ class ServerThread:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def start(self, timeout_s: float = 15.0) -> ServerThread:
         self._thread.start()

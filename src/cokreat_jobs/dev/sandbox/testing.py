@@ -25,7 +25,8 @@ __all__ = ["TestClient", "sandbox_client", "seed"]
 
 @contextmanager
 def sandbox_client(state_dir: str | Path, settings: dict[str, Any] | None = None) -> Iterator[TestClient]:
-    with TestClient(create_app(state_dir, settings)) as client:
+    # a loopback base URL: the admin paths answer only a loopback Host (admin.admin_refusal)
+    with TestClient(create_app(state_dir, settings), base_url="http://127.0.0.1") as client:
         yield client
 
 

@@ -33,12 +33,13 @@ from cokreat_jobs.adapters.http import ServiceClient
 from cokreat_jobs.adapters.storage import CloudStorage, storage_path
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import CountingProcessor
-from cokreat_jobs.core.errors import InvalidField, JobError, PermanentError, TransientError
+from cokreat_jobs.core.errors import InvalidField, JobError, PermanentError, TransientError, public_text
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
 from cokreat_jobs.core.logs import get_logger, log_event
 from cokreat_jobs.core.naming import file_name_from_url, slug
 from cokreat_jobs.core.outcome import Outcome
+from cokreat_jobs.core.redaction import redact
 from cokreat_jobs.core.wait import DeadlinePassed, poll_until
 from cokreat_jobs.jobs.content_auto_creator.artifacts import (
     H5P_MIME_TYPE,
@@ -399,7 +400,9 @@ class ContentAutoCreator(CountingProcessor):
 
     async def _mark_failed(self, run: _Run, error: BaseException) -> str:
         """Mark the content Failed with ``importError``; returns "" or why that failed too."""
-        message = (str(error) or DEFAULT_IMPORT_ERROR)[:IMPORT_ERROR_MAX]
+        # uploaders read importError: the error's public text (no internal addresses, HARDENING 11; the log
+        # and the failed record keep the details), redacted as every text that leaves the job
+        message = redact(public_text(error) if str(error) else DEFAULT_IMPORT_ERROR)[:IMPORT_ERROR_MAX]
         fields = {"status": "Failed", "importError": message}
         try:
             await self.api.system_update(run.content_id, fields, run.req.channel)

@@ -12,15 +12,22 @@ program-service's answer is read (JOBS.md, user-delete):
 - Every 5xx, 429, connection error and timeout: transient, retried with backoff, then the failed topic.
 - Any other 4xx, and a 200 without OK: permanent, the failed topic without retry.
 
-The user id is personal data: logs carry its hash only, never the id (nor object.id, which Lern sets to the
-same id).
+The user id is personal data: logs carry its hash only (keyed with the deployment's ``log.id_hash_salt``),
+never the id (nor object.id, which Lern sets to the same id); every text this job logs or writes to
+``failInfo.error`` has each occurrence of the id taken out (:func:`scrub_user_id`), whether the request path,
+program-service's own reason quoting it, or a redirect loop's URLs.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
+
+from yarl import URL
 
 from cokreat_jobs.adapters.http import ServiceClient
 from cokreat_jobs.core.config import JobConfig
@@ -28,7 +35,7 @@ from cokreat_jobs.core.counting import Metrics
 from cokreat_jobs.core.errors import InvalidField, PermanentError, TransientError
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
-from cokreat_jobs.core.logs import get_logger, hash_id, log_event
+from cokreat_jobs.core.logs import ID_HASH_SALT_KEY, IdHasher, get_logger, log_event
 from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.core.response import HttpResponse
 
@@ -36,6 +43,10 @@ JOB_NAME = "user-delete"
 DELETE_ACTION = "delete-user"
 NOT_FOUND_MARKERS = ("user not found in sunbird", "user not found in os", "user not found")
 REFUSED_MARKER = "can only delete individual or contributing org user"
+USER_PLACEHOLDER = "<user>"
+_PATH_MARKER = "/program/v1/user/"
+# the id segment of the delete path, however it was encoded (a redirect may have re-encoded it)
+_PATH_ID_RE = re.compile(re.escape(_PATH_MARKER) + r"[^\s/?#'\"<>(){}\[\],;]+")
 
 log = get_logger("cokreat_jobs.user_delete")
 
@@ -83,13 +94,65 @@ def delete_path(user_id: str) -> str:
     return f"/program/v1/user/{quote(user_id, safe='')}"
 
 
+def _id_forms(user_id: str) -> set[str]:
+    """The ways ``user_id`` can show in a text: as it is, percent-encoded (as we send it, as yarl or a
+    redirect's Location may re-encode it, as a form value), JSON- and repr-escaped."""
+    forms = {user_id, user_id.strip()}
+    forms |= {
+        quote(user_id, safe=""),
+        quote(user_id),
+        quote(user_id, safe="/:@!$&'()*+,;="),
+        quote_plus(user_id),
+    }
+    try:
+        forms.add(URL("http://h" + delete_path(user_id)).raw_path[len(_PATH_MARKER) :])
+        forms.add(str(URL("http://h").with_path(_PATH_MARKER + user_id)).split(_PATH_MARKER, 1)[1])
+    except (ValueError, TypeError):
+        pass
+    forms.add(json.dumps(user_id)[1:-1])
+    forms.add(json.dumps(user_id, ensure_ascii=False)[1:-1])
+    forms.add(repr(user_id)[1:-1])
+    return {f for f in forms if f.strip()}
+
+
+def scrub_user_id(text: str, user_ids: Iterable[str]) -> str:
+    """``text`` with every occurrence of each id (any case, any of its encodings) and every delete path's id
+    segment replaced by ``<user>``.
+
+    Every occurrence, however short the id: an id of a few characters also takes out those characters
+    wherever they appear, which garbles the text but keeps the promise that no id is written.
+    """
+    forms: set[str] = set()
+    for user_id in user_ids:
+        if isinstance(user_id, str) and user_id.strip():
+            forms |= _id_forms(user_id)
+    if forms:
+        pattern = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+        text = re.sub(pattern, USER_PLACEHOLDER, text, flags=re.IGNORECASE)
+    return _PATH_ID_RE.sub(_PATH_MARKER + USER_PLACEHOLDER, text)
+
+
 class UserDeletion:
     """The job's processor: one event in, one Outcome out."""
+
+    # said once per process when log.id_hash_salt is unset
+    warned_unkeyed = False
 
     def __init__(self, cfg: JobConfig, program: ServiceClient, metrics: Metrics | None = None) -> None:
         self._program = program
         self._metrics = metrics
         self._job = cfg.get_str("job.name", JOB_NAME)
+        self._hash = IdHasher.from_config(cfg)
+        if not self._hash.keyed and not UserDeletion.warned_unkeyed:
+            UserDeletion.warned_unkeyed = True
+            log_event(
+                log,
+                "WARNING",
+                f"{ID_HASH_SALT_KEY} is not set: user ids are hashed in the logs with the built-in salt, so "
+                "anyone who reads the logs can test whether a known id is in them; set a secret per "
+                "deployment (README, user-delete: log.id_hash_salt)",
+                job=self._job,
+            )
 
     @classmethod
     def from_config(cls, cfg: JobConfig, metrics: Metrics | None = None) -> UserDeletion:
@@ -113,11 +176,17 @@ class UserDeletion:
             user_id = event.get_str("edata.userId")
         except InvalidField as e:
             return self._failed(data, e, e.reason, started, None)
-        uid_hash = hash_id(user_id) if user_id else ""
+        uid_hash = self._hash(user_id) if user_id else ""
         if action != DELETE_ACTION or not user_id.strip():
             reason = "not a delete-user event" if action != DELETE_ACTION else "edata.userId is blank"
             self._log("skipped", event, uid_hash, started, reason=reason)
             return Outcome.skipped(reason)
+        object_id = data.get("object", {}).get("id") if isinstance(data.get("object"), dict) else None
+        ids = [user_id, *([object_id] if isinstance(object_id, str) else [])]
+
+        def scrub(text: str) -> str:
+            return scrub_user_id(text, ids)
+
         try:
             resp = await self._program.request(
                 "DELETE",
@@ -126,14 +195,18 @@ class UserDeletion:
                 # the id is personal data: errors and logs name the call, not the path
                 label="DELETE /program/v1/user/{userId}",
                 on_retry=lambda attempt, why: self._count("error"),
+                scrub=scrub,
             )
             result = interpret(resp)
         except TransientError as e:
             self._count("error")
-            return self._failed(data, e, "retries-exhausted", started, uid_hash, event)
+            return self._failed(data, e, "retries-exhausted", started, uid_hash, event, scrub)
         except PermanentError as e:
             self._count("error")
-            return self._failed(data, e, "permanent", started, uid_hash, event)
+            return self._failed(data, e, "permanent", started, uid_hash, event, scrub)
+        except Exception as e:  # a bug or an unforeseen library error: failed here, where the id is known
+            self._count("error")
+            return self._failed(data, e, "permanent", started, uid_hash, event, scrub)
         self._log("success", event, uid_hash, started, result=result)
         return Outcome.success(detail={"result": result})
 
@@ -145,11 +218,13 @@ class UserDeletion:
         started: float,
         uid_hash: str | None,
         event: Event | None = None,
+        scrub: Callable[[str], str] | None = None,
     ) -> Outcome:
         # The failed record keeps the original event so it can be replayed: the failed topic holds personal
-        # data and needs the input topic's retention and access limits (see docs).
-        record = failed_event(data, self._job, error, reason)
-        self._log("failed", event, uid_hash or "", started, reason=reason, error=_scrub(str(error)))
+        # data and needs the input topic's retention and access limits (see docs). failInfo.error does not.
+        record = failed_event(data, self._job, error, reason, scrub=scrub)
+        message = str(error) or type(error).__name__
+        self._log("failed", event, uid_hash or "", started, reason=reason, error=(scrub or _same)(message))
         return Outcome.failed(record, reason)
 
     def _log(self, outcome: str, event: Event | None, uid_hash: str, started: float, **fields: Any) -> None:
@@ -170,11 +245,5 @@ class UserDeletion:
         await self._program.close()
 
 
-def _scrub(message: str) -> str:
-    # error messages name the path, which holds the user id: keep only what precedes it
-    marker = "/program/v1/user/"
-    if marker in message:
-        head, _, tail = message.partition(marker)
-        rest = tail.split(" ", 1)[1] if " " in tail else ""
-        return f"{head}{marker}<user> {rest}".strip()
-    return message
+def _same(text: str) -> str:
+    return text

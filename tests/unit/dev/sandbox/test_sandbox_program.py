@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from cokreat_jobs.dev.sandbox import create_app
 from cokreat_jobs.dev.sandbox.testing import TestClient, sandbox_client, seed
 
 DELETED = "User deleted Successfully ${req.params.userId}"
@@ -113,11 +112,11 @@ def test_seed_validation(client: TestClient) -> None:
 
 
 def test_users_persist_across_restarts(tmp_path: Path) -> None:
-    with TestClient(create_app(tmp_path)) as c:
+    with sandbox_client(tmp_path) as c:
         seed(c, users=["keep", "gone"])
         assert c.delete("/program/v1/user/gone").status_code == 200
     assert (tmp_path / "sandbox.db").exists()
-    with TestClient(create_app(tmp_path)) as c:
+    with sandbox_client(tmp_path) as c:
         assert c.get("/_sandbox/users").json() == {"users": ["keep"]}
         logged = c.get("/_sandbox/requests").json()["requests"]
         assert [r["path"] for r in logged] == ["/program/v1/user/gone"]

@@ -6,10 +6,12 @@ temp files) end to end in one process.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -254,9 +256,25 @@ def test_a_refused_download_marks_the_content_failed(tmp_path: Path) -> None:
     assert outcome.is_failed and outcome.reason == "permanent"
     content = stand_in.contents["do_src_9"]
     assert content["status"] == "Failed"
-    assert "refused address 127.0.0.1 (port 1)" in content["importError"]
+    # uploaders read importError: no internal address there; operators get it in the failed record
+    assert content["importError"] == "refused: not an allowed address"
+    assert "refused address 127.0.0.1 (port 1)" in outcome.failed_record["failInfo"]["error"]
     assert outcome.failed_record["edata"]["iteration"] == 2
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_import_error_is_no_internal_network_oracle(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """HARDENING 11: "<name> resolves to <address>" stays in the log and the failed record."""
+    caplog.set_level(logging.INFO)
+    stand_in, outcomes = run_job(tmp_path, "http://localhost:1/src/lesson.pdf")
+    (outcome,) = outcomes
+    assert outcome.is_failed and outcome.reason == "permanent"
+    error = stand_in.contents["do_src_9"]["importError"]
+    assert error == "refused: not an allowed address"
+    assert "resolves to" not in error and "127.0.0.1" not in error
+    assert "localhost resolves to" in outcome.failed_record["failInfo"]["error"]
+    logged = [getattr(r, "cokreat_fields", {}).get("error", "") for r in caplog.records]
+    assert any("localhost resolves to" in e for e in logged), logged
 
 
 def test_key_is_the_object_id() -> None:

@@ -6,12 +6,14 @@ import asyncio
 import json
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiohttp import web
 
 from cokreat_jobs.core.config import load_config
 from cokreat_jobs.core.errors import PermanentError
+from cokreat_jobs.core.logs import JsonFormatter, hash_id
 from cokreat_jobs.core.response import HttpResponse
 from cokreat_jobs.jobs.user_delete.logic import UserDeletion, delete_path, interpret, is_transient
 
@@ -180,3 +182,166 @@ def test_outcomes_end_to_end_against_a_scripted_service(caplog: pytest.LogCaptur
     text = "\n".join(r.getMessage() + json.dumps(r.__dict__, default=str) for r in records)
     for uid in ("u-ok", "u-gone", "u-flaky", "u-admin", "u-down", "u-odd", "a/b", "a%2Fb"):
         assert uid not in text
+
+
+# ------------------------------------------------------------------------- personal data (HARDENING 7)
+
+
+def id_forms(uid: str) -> list[str]:
+    """How an id can show in a text: as it is, percent-encoded (either case), lower / upper case."""
+    return sorted(
+        {uid, quote(uid, safe=""), quote(uid, safe="").lower(), quote(uid), uid.lower(), uid.upper()}
+    )
+
+
+def job_text(records: list[logging.LogRecord]) -> str:
+    """Every log line of the job as it is written (JSON) and every attribute of its records."""
+    formatter = JsonFormatter()
+    jobs = [r for r in records if r.name != "aiohttp.access"]  # the stand-in's own access lines
+    return "\n".join(
+        formatter.format(r) + json.dumps(r.__dict__, default=str, ensure_ascii=False) for r in jobs
+    )
+
+
+class HostileProgramService:
+    """A program-service whose answers quote the id, and that loops redirects."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def delete(self, request: web.Request) -> web.StreamResponse:
+        uid = request.match_info["uid"]
+        self.calls.append(uid)
+        if uid.startswith("quote"):
+            # the reason quotes the id three times, once in upper case
+            body = envelope("CLIENT_ERROR", f"User {uid} cannot be deleted: {uid} is locked ({uid.upper()})")
+            return web.json_response(body, status=400)
+        if uid.startswith("loop"):
+            raise web.HTTPFound(str(request.rel_url))  # to itself, until the client gives up
+        if uid.startswith("bounce"):
+            raise web.HTTPFound(f"/prefix/elsewhere/{quote(uid, safe='')}/{quote(uid, safe='')}")
+        if uid.startswith("html"):
+            return web.Response(status=503, text=f"<html>no luck for {uid}</html>", content_type="text/html")
+        return web.json_response(envelope("CLIENT_ERROR", f"odd {uid}"), status=422)
+
+    async def elsewhere(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(f"/prefix/program/v1/user/{request.match_info['uid']}")
+
+
+async def run_hostile(svc: HostileProgramService, events: list[dict[str, Any]], *extra: str) -> list[Any]:
+    app = web.Application()
+    app.router.add_delete("/prefix/program/v1/user/{uid}", svc.delete)
+    app.router.add_delete("/prefix/elsewhere/{uid}/{again}", svc.elsewhere)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    cfg = load_config(
+        "user-delete",
+        overrides=[
+            f"program-service-baseUrl=http://127.0.0.1:{port}/prefix",
+            "http.retry.backoff_ms=1",
+            "http.retry.max_attempts=2",
+            *extra,
+        ],
+        env={},
+    )
+    job = UserDeletion.from_config(cfg)
+    try:
+        return [await job.process(e) for e in events]
+    finally:
+        await job.close()
+        await runner.cleanup()
+
+
+HOSTILE_IDS = [
+    "quote-Person-0001",
+    "loop-person-0002",
+    "bounce-person-0003",
+    "html-person-0004",
+    "quote-ü-person-0005",
+    "quote-a/b c?d-0006",
+    "odd-person-0007",
+]
+
+
+def test_no_user_id_in_logs_nor_fail_info_whatever_the_service_answers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    svc = HostileProgramService()
+    caplog.set_level(logging.DEBUG)
+    out = asyncio.run(run_hostile(svc, [event(uid) for uid in HOSTILE_IDS]))
+    assert [o.kind for o in out] == ["failed"] * len(HOSTILE_IDS)
+    assert [o.reason for o in out] == [
+        "permanent",  # the reason quotes the id
+        "permanent",  # a redirect loop: the same request loops again
+        "permanent",
+        "retries-exhausted",  # 503 with an HTML page naming the user
+        "permanent",
+        "permanent",
+        "permanent",
+    ]
+    assert len(svc.calls) > len(HOSTILE_IDS)  # the loops were followed for a while
+    logs = job_text(caplog.records)
+    for uid, outcome in zip(HOSTILE_IDS, out, strict=True):
+        error = outcome.failed_record["failInfo"]["error"]
+        for form in id_forms(uid):
+            assert form not in error, (form, error)
+            assert form not in logs, form
+        if not uid.startswith("html"):  # the 503's page is not quoted at all (only its status)
+            assert "<user>" in error
+        # the record still says what happened, and still carries the event so it can be replayed
+        assert outcome.failed_record["edata"]["userId"] == uid
+    quoted = out[0].failed_record["failInfo"]["error"]
+    assert "cannot be deleted: <user> is locked (<user>)" in quoted, quoted
+    assert "TooManyRedirects" in out[1].failed_record["failInfo"]["error"]
+
+
+def test_an_unexpected_error_is_scrubbed_too(caplog: pytest.LogCaptureFixture) -> None:
+    uid = "boom-person-0008"
+
+    async def go() -> Any:
+        cfg = load_config("user-delete", overrides=["program-service-baseUrl=http://127.0.0.1:9"], env={})
+        job = UserDeletion.from_config(cfg)
+
+        async def broken(method: str, path: str, **kwargs: Any) -> Any:
+            raise RuntimeError(f"unexpected trouble with {path} for {uid}")
+
+        job._program.request = broken  # type: ignore[method-assign]
+        try:
+            return await job.process(event(uid))
+        finally:
+            await job.close()
+
+    caplog.set_level(logging.DEBUG)
+    outcome = asyncio.run(go())
+    assert outcome.kind == "failed" and outcome.reason == "permanent"
+    error = outcome.failed_record["failInfo"]["error"]
+    logs = job_text(caplog.records)
+    for form in id_forms(uid):
+        assert form not in error and form not in logs, form
+
+
+def test_logs_hash_with_the_deployment_salt(caplog: pytest.LogCaptureFixture) -> None:
+    svc = HostileProgramService()
+    caplog.set_level(logging.DEBUG)
+    asyncio.run(run_hostile(svc, [event("odd-person-0009")], "log.id_hash_salt=deploy-a-4f1c"))
+    users = [getattr(r, "cokreat_fields", {}).get("user") for r in caplog.records]
+    assert hash_id("odd-person-0009", salt="deploy-a-4f1c") in users
+    assert hash_id("odd-person-0009") not in users
+    assert not [r for r in caplog.records if "id_hash_salt" in r.getMessage()]  # set: no warning
+
+
+def test_an_unset_salt_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    import cokreat_jobs.jobs.user_delete.logic as logic
+
+    logic.UserDeletion.warned_unkeyed = False
+    svc = HostileProgramService()
+    caplog.set_level(logging.DEBUG)
+    asyncio.run(run_hostile(svc, [event("odd-person-0010")]))
+    asyncio.run(run_hostile(svc, [event("odd-person-0011")]))
+    warnings = [r for r in caplog.records if "log.id_hash_salt" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    users = [getattr(r, "cokreat_fields", {}).get("user") for r in caplog.records]
+    assert hash_id("odd-person-0010") in users  # the built-in salt: the hashes earlier versions wrote
