@@ -287,7 +287,8 @@ def chaos(
     scenarios: tuple[str, ...], events: int | None, short: bool, out_file: str | None, keep: bool
 ) -> None:
     """Fault-injection scenarios on a standalone Flink cluster; every event accounted for."""
-    from cokreat_jobs.dev.chaos.scenarios import SCENARIOS, run_scenarios, table, write_results
+    from cokreat_jobs.dev.chaos.report import table, write_results
+    from cokreat_jobs.dev.chaos.run import SCENARIOS, run_scenarios
 
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
