@@ -12,8 +12,8 @@ A scenario passes only with 0 events lost, 0 duplicate effects (no user answered
 every failed event in the failed topic with a reason; a scenario whose fault was not actually injected (no
 task manager killed, the broker never down, no fault answered) fails.
 
-`short=True` is the CI form (`make test`). The faults are `faults`' (tm-kill, broker-bounce, service-storm);
-poison and soak are here.
+`short=True` is the CI form (`make test`). tm-kill, broker-bounce and service-storm inject the faults of
+`faults`; poison (hostile records among the batch) and soak (resources over a long batch) are whole here.
 
 The content jobs (content-auto-creator, auto-creator-v2) run tm-kill, broker-bounce and service-storm as
 `<fault>:<job>` (e.g. `tm-kill:auto-creator-v2`) with the same faults and an accounting of their own
