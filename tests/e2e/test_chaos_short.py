@@ -1,8 +1,8 @@
 """The short forms of `make chaos` (issue 8): each fault on a standalone Flink cluster (1 JM + 2 TMs, the job
 at parallelism 2), every event accounted for from the sandbox's state, its request log and the failed topic.
 user-delete runs every scenario; content-auto-creator and auto-creator-v2 run tm-kill and service-storm
-(`<fault>:<job>`, accounted in chaos_jobs.py). The scenarios share one stack (broker, sandbox, cluster) to
-keep `make test` short; `make chaos` gives each its own.
+(`<fault>:<job>`, accounted in dev/chaos/content.py). The scenarios share one stack (broker, sandbox,
+cluster) to keep `make test` short; `make chaos` gives each its own.
 """
 
 from __future__ import annotations
@@ -12,13 +12,9 @@ from typing import Any
 
 import pytest
 
-from cokreat_jobs.dev.chaos.scenarios import (
-    USER_DELETE_SCENARIOS,
-    Result,
-    run_scenarios,
-    table,
-    write_results,
-)
+from cokreat_jobs.dev.chaos.report import Result, table, write_results
+from cokreat_jobs.dev.chaos.run import run_scenarios
+from cokreat_jobs.dev.chaos.scenarios import USER_DELETE_SCENARIOS
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
 

@@ -18,17 +18,9 @@ from typing import Any
 
 import click
 
+from cokreat_jobs.cli.config import resolve_config
+
 JOB = "auto-creator-v2"
-
-
-def _config(config_file: str | None, overrides: tuple[str, ...]) -> Any:
-    from cokreat_jobs.core.config import load_config
-    from cokreat_jobs.dev.stack.endpoints import stack_overrides
-    from cokreat_jobs.dev.stack.local import read_endpoints
-
-    cfg = load_config(JOB, config_file=config_file, overrides=overrides)
-    stack_keys = stack_overrides(read_endpoints(), config_file, overrides)
-    return cfg.with_overrides(stack_keys) if stack_keys else cfg
 
 
 def _text(value: Any) -> Any:
@@ -60,7 +52,7 @@ def inspect_graph(identifier: str, config_file: str | None, overrides: tuple[str
     """Print the graph node ID as JSON (exit 1 when absent)."""
     from cokreat_jobs.adapters.stores import graph_store_from_config
 
-    cfg = _config(config_file, overrides)
+    cfg = resolve_config(JOB, config_file, overrides)
 
     async def read() -> dict[str, Any] | None:
         store = graph_store_from_config(cfg)
@@ -85,7 +77,7 @@ def inspect_external(
     from cokreat_jobs.core.errors import JobError
     from cokreat_jobs.sunbird.definitions import DefinitionLoader, definition_folder
 
-    cfg = _config(config_file, overrides)
+    cfg = resolve_config(JOB, config_file, overrides)
     folder = definition_folder(object_type)
 
     async def read() -> dict[str, Any] | None:

@@ -1,5 +1,20 @@
 """``make chaos``: fault-injection scenarios on a standalone Flink cluster, every event accounted for.
 
-- ``scenarios``: the stack, the traffic, user-delete's scenarios, the run and its report
-- ``content``: the scenarios of content-auto-creator and auto-creator-v2
+- ``run``: ``cokreat-jobs chaos``, the run loop (``run_scenarios``, ``SCENARIOS``)
+- ``scenarios``: user-delete's scenarios (tm-kill, broker-bounce, service-storm, poison, soak)
+- ``content``: the scenarios of content-auto-creator and auto-creator-v2 (``<fault>:<job>``), with their
+  batches and their accounting (``ContentRun``)
+- ``faults``: a task manager killed, the broker bounced, the services stormed (then replay)
+- ``accounting``: a scenario's job on the stack (``Run``) and its accounting from the sandbox's state, its
+  request log and the failed topic
+- ``protection``: no user id or seeded secret in the logs or the failed topic
+- ``resources``: memory, open files and temp files (the soak)
+- ``config``: what every chaos run sets, user-delete's configuration, the seeded secrets
+- ``batches``: user-delete's batches, hostile records among them
+- ``traffic``: the producer at a fixed rate and the failed topic's reader
+- ``stack``: the broker, the sandbox and the standalone cluster under one directory
+- ``report``: a scenario's ``Result``, the table and the results JSON
+- ``log``: the run's progress lines
+
+A module imports only modules listed below it.
 """

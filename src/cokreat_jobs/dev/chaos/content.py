@@ -1,8 +1,8 @@
 """The content jobs under `cokreat-jobs chaos`: content-auto-creator and auto-creator-v2.
 
 Scenarios `tm-kill:<job>`, `broker-bounce:<job>` and `service-storm:<job>` run the same faults as
-user-delete's (`chaos.tm_kill`, `chaos.broker_bounce`, `chaos.service_storm`) on the same stack, with a
-batch and an accounting of their own:
+user-delete's (`faults.tm_kill`, `faults.broker_bounce`, `faults.service_storm`) on the same stack, with a
+batch and an accounting of their own (`ContentRun`, the life cycle of `accounting.Run`):
 
 - content-auto-creator: one event per new content (a pdf re-hosted from the sandbox's file server, most
   linked into one or two units of two seeded collections). Its effect: the content `Live` in the sandbox
@@ -18,6 +18,7 @@ An event is lost when it has neither its effect nor a record (with a reason) in 
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.error
 import urllib.request
@@ -27,17 +28,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cokreat_jobs.core.config import JobConfig, load_config
-from cokreat_jobs.dev.chaos.scenarios import (
-    SEEDED_SA_KEY,
-    Result,
-    Run,
-    Stack,
-    broker_bounce,
-    chaos_overrides,
-    protection_check,
-    service_storm,
-    tm_kill,
-)
+from cokreat_jobs.dev.chaos.accounting import Run
+from cokreat_jobs.dev.chaos.config import SEEDED_SA_KEY, chaos_overrides
+from cokreat_jobs.dev.chaos.faults import broker_bounce, service_storm, tm_kill
+from cokreat_jobs.dev.chaos.protection import protection_check
+from cokreat_jobs.dev.chaos.report import Result
+from cokreat_jobs.dev.chaos.stack import Stack
+from cokreat_jobs.ops.flink_rest import FlinkRest
 
 CAC = "content-auto-creator"
 ACV2 = "auto-creator-v2"
@@ -145,7 +142,7 @@ def acv2_batch(stack: Stack, tag: str, n: int) -> tuple[Batch, list[dict[str, An
 
 
 def job_config(stack: Stack, job: str, topic: str, extra: Iterable[str] = ()) -> JobConfig:
-    """The chaos settings of user-delete's `chaos.job_config` (restart strategy, checkpoints, retries, the
+    """The chaos settings of user-delete's `config.job_config` (restart strategy, checkpoints, retries, the
     seeded secrets), pointed at the sandbox as the content jobs' e2e tests do."""
     base = stack.server.url
     port = base.rsplit(":", 1)[1]
@@ -199,10 +196,8 @@ class ContentRun(Run):
         tag = uuid.uuid4().hex[:6]
         self.topic = f"chaos-{name.replace(':', '-')}-{tag}"
         self.cfg = job_config(stack, job, self.topic, extra)
-        from cokreat_jobs.ops.flink_rest import FlinkRest
-
         self.rest = FlinkRest(stack.cluster.rest_url)
-        self.seq0 = self._last_seq()
+        self.seq0 = self.last_seq()
         self._log: list[dict[str, Any]] = []
         self._log_seq = self.seq0
         self._done: set[str] = set()
@@ -216,7 +211,7 @@ class ContentRun(Run):
             self.cbatch, sources = acv2_batch(stack, tag, n)
             stack.sandbox.seed(collections=self.cbatch.collections, source_objects=sources)
         self.batch = self.cbatch  # type: ignore[assignment]
-        self._launch(submit_job, self.cbatch.records, rate)
+        self.launch(submit_job, self.cbatch.records, rate)
 
     # -- the request log, read incrementally
 
@@ -237,9 +232,7 @@ class ContentRun(Run):
     def _trees(self) -> dict[str, dict[str, Any]]:
         out = {}
         for col in self.cbatch.collections:
-            out[col["identifier"]] = self.stack.sandbox._call(
-                "GET", f"/_sandbox/hierarchies/{col['identifier']}"
-            )
+            out[col["identifier"]] = self.stack.sandbox.hierarchy(col["identifier"])
         return out
 
     def _children(self) -> Counter[tuple[str, str, str]]:
@@ -408,6 +401,8 @@ KINDS: dict[str, Callable[[str, Stack, bool, int | None], Result]] = {
     "broker-bounce": scenario_broker_bounce,
     "service-storm": scenario_service_storm,
 }
+# `<fault>:<job>`, in this order (`cokreat-jobs chaos` runs them after user-delete's)
+SCENARIOS = tuple(f"{kind}:{job}" for job in JOBS for kind in KINDS)
 
 
 def run_scenario(name: str, stack: Stack, short: bool, events: int | None) -> Result:
@@ -416,3 +411,8 @@ def run_scenario(name: str, stack: Stack, short: bool, events: int | None) -> Re
     if job not in JOBS or kind not in KINDS:
         raise ValueError(f"unknown scenario {name}")
     return KINDS[kind](job, stack, short, events)
+
+
+RUNNERS: dict[str, Callable[[Stack, bool, int | None], Result]] = {
+    name: functools.partial(run_scenario, name) for name in SCENARIOS
+}

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cokreat_jobs.dev.stack.process import (
     accepts_connections,
     free_port,
+    java_executable,
     pid_alive,
     spawn,
     stop_pid,
@@ -67,16 +67,6 @@ _LOGBACK = """<configuration scan="false">
   <root level="WARN"><appender-ref ref="STDOUT"/></root>
 </configuration>
 """
-
-
-def _java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").exists():
-        return str(Path(home) / "bin" / "java")
-    found = shutil.which("java")
-    if not found:
-        raise FileNotFoundError("java not found: install a JDK 17 and put it on PATH")
-    return found
 
 
 @dataclass
@@ -168,7 +158,7 @@ class CassandraNode:
     def argv(self) -> list[str]:
         d = self.data_dir
         return [
-            _java(),
+            java_executable(),
             "-ea",
             "-Xms256m",
             f"-Xmx{self.heap}",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from pathlib import Path
 from cokreat_jobs.dev.stack.process import (
     accepts_connections,
     free_port,
+    java_executable,
     pid_alive,
     spawn,
     stop_pid,
@@ -32,16 +32,6 @@ def new_cluster_id() -> str:
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not cid.startswith("-"):
             return cid
-
-
-def _java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").exists():
-        return str(Path(home) / "bin" / "java")
-    found = shutil.which("java")
-    if not found:
-        raise FileNotFoundError("java not found: install a JDK 17 and put it on PATH")
-    return found
 
 
 @dataclass
@@ -109,7 +99,7 @@ class KafkaBroker:
 
     def _java_argv(self, main: str, *args: str) -> list[str]:
         return [
-            _java(),
+            java_executable(),
             f"-Xmx{self.heap}",
             "-Xms128m",
             "-XX:+UseG1GC",

@@ -9,13 +9,13 @@ Neo4j 2025.x needs Java 21: the jars are the 5.26 LTS line.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cokreat_jobs.dev.stack.process import (
     accepts_connections,
     free_port,
+    java_executable,
     pid_alive,
     spawn,
     stop_pid,
@@ -35,16 +35,6 @@ JDK17_FLAGS: tuple[str, ...] = (
     "-Djdk.nio.maxCachedBufferSize=1024",
     "-Dlog4j2.disable.jmx=true",
 )
-
-
-def _java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").exists():
-        return str(Path(home) / "bin" / "java")
-    found = shutil.which("java")
-    if not found:
-        raise FileNotFoundError("java not found: install a JDK 17 and put it on PATH")
-    return found
 
 
 @dataclass
@@ -69,7 +59,7 @@ class Neo4jServer:
     def argv(self) -> list[str]:
         classpath = os.pathsep.join(str(p) for p in jar_files("neo4j"))
         return [
-            _java(),
+            java_executable(),
             "-Xms128m",
             f"-Xmx{self.heap}",
             "-XX:+UseG1GC",

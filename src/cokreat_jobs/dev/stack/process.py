@@ -1,8 +1,9 @@
-"""Background server processes: start detached, wait for readiness, stop by pid."""
+"""Background server processes: start detached, wait for readiness, stop by pid; the `java` they run on."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,6 +12,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 _HANDED_OUT: set[int] = set()
+
+
+def java_executable() -> str:
+    """The `java` the JVM servers (Kafka, Neo4j, Cassandra) run on: `$JAVA_HOME/bin/java`, else the PATH's."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if not found:
+        raise FileNotFoundError("java not found: install a JDK 17 and put it on PATH")
+    return found
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -32,6 +32,10 @@ class SandboxClient:
         result: dict[str, int] = self._call("POST", "/_sandbox/seed", kinds)
         return result
 
+    def hierarchy(self, identifier: str) -> Any:
+        """A collection's stored tree (`GET /_sandbox/hierarchies/{id}`)."""
+        return self._call("GET", f"/_sandbox/hierarchies/{identifier}")
+
     def users(self) -> list[str]:
         return list(self._call("GET", "/_sandbox/users")["users"])
 

@@ -1,0 +1,71 @@
+"""The data-protection check of a run: no user id in any job log line, no seeded secret in any log line or
+failed-topic record (the cluster's logs and the Python workers' own)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cokreat_jobs.dev.chaos.config import SEEDED_SECRET
+from cokreat_jobs.dev.chaos.stack import Stack
+
+
+def python_worker_logs(stack: Stack) -> list[Path]:
+    """The Python workers' own logs: PyFlink starts each worker in `<io.tmp.dirs>/python-dist-<uuid>/` and
+    sends its stdout/stderr (our JSON log lines among them) to `flink-python-udf-boot.log` there; the
+    directory goes away when the worker's environment is closed (job cancelled), so it is read while the job
+    runs. A killed task manager leaves its workers' directories behind."""
+    home = stack.cluster.home
+    return sorted(p for p in home.rglob("flink-python-udf-boot.log") if p.is_file()) if home.exists() else []
+
+
+def protection_check(
+    stack: Stack,
+    user_ids: list[str],
+    failed: list[dict[str, Any]],
+    markers: Iterable[bytes] = (b"user-delete success", b"user-delete failed"),
+) -> dict[str, Any]:
+    """No user id in any job log line; no seeded secret in any log line or failed-topic record. The logs are
+    the cluster's log dir (job manager, task managers, their .out files) and the Python workers' own logs.
+    `markers`: a line holding one of them shows the job logged an event (so the check is not vacuous)."""
+    problems: list[str] = []
+    secrets = [SEEDED_SECRET, "chaosSAkey4d2b8e"]
+    ids = {u.encode() for u in user_ids}
+    marks = tuple(markers)
+    lines = 0
+    evidence = 0  # lines that show the job did log its events (so the check is not vacuous)
+    workers = python_worker_logs(stack)
+    for f in sorted(stack.cluster.log_dir.glob("*")) + workers:
+        if not f.is_file():
+            continue
+        try:
+            data = f.read_bytes()
+        except OSError:  # a worker's directory removed under us
+            continue
+        for line in data.splitlines():
+            lines += 1
+            if any(m in line for m in marks):
+                evidence += 1
+            for s in secrets:
+                if s.encode() in line:
+                    problems.append(f"secret in {f.name}: {line[:160]!r}")
+            if ids and b"-u0" in line:
+                for u in ids:
+                    if u in line:
+                        problems.append(f"user id in {f.name}: {line[:160]!r}")
+                        break
+            if len(problems) > 5:
+                break
+    for r in failed:
+        text = json.dumps(r)
+        for s in secrets:
+            if s in text:
+                problems.append(f"secret in a failed-topic record: {text[:160]}")
+    return {
+        "log_lines": lines,
+        "job_event_lines": evidence,
+        "worker_logs": len(workers),
+        "problems": problems[:10],
+    }
