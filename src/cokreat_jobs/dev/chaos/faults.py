@@ -59,10 +59,15 @@ def tm_kill(stack: Stack, res: Result, run: Run, n: int, kills: int) -> Result:
             while time.monotonic() < deadline and run.restarts() <= before and restarting_ts() < kill_ms:
                 time.sleep(0.25)
             restarted = run.restarts() > before or restarting_ts() >= kill_ms
+            replaced = 0
             while time.monotonic() < deadline and not run.all_running():
+                # a survivor can exit too while the job fails over (Beam's shutdown, not the job): a cluster
+                # short of a slot would never run the job again, so bring it back to full size
+                replaced += stack.cluster.ensure_taskmanagers()
                 time.sleep(0.25)
             time.sleep(2)  # a failover may flap once more while the new task manager registers
             while time.monotonic() < deadline and not run.all_running():
+                replaced += stack.cluster.ensure_taskmanagers()
                 time.sleep(0.25)
             try:
                 running_ms = int(run.rest.get(f"/jobs/{run.jid}")["timestamps"]["RUNNING"])
@@ -83,6 +88,7 @@ def tm_kill(stack: Stack, res: Result, run: Run, n: int, kills: int) -> Result:
                     "restart_counted": restarted,
                     "at_event": at,
                     "recovery_s": recovery,
+                    "survivors_replaced": replaced,
                 }
             )
             log(f"tm-kill: killed {victim} at event {at}; recovery {recovery} s")

@@ -44,6 +44,12 @@ def run_scenarios(
                 stack.start()
                 if share:
                     shared = stack
+            else:
+                # a shared stack starts each scenario whole: a task manager that exited in the previous one
+                # (Beam's shutdown can take a survivor of a kill down) would leave the job short of a slot
+                replaced = stack.cluster.ensure_taskmanagers()
+                if replaced:
+                    log(f"{name}: started {replaced} task manager(s) missing after the previous scenario")
             log(f"{name}: start ({'short' if short else 'full'})")
             try:
                 res = RUNNERS[name](stack, short, events)

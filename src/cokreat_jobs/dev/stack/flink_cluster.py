@@ -140,6 +140,15 @@ class FlinkCluster:
     def start_taskmanager(self) -> None:
         self._script("taskmanager.sh", "start")
 
+    def ensure_taskmanagers(self) -> int:
+        """Start task managers until ``taskmanagers`` of them run (one may have exited on its own, e.g. a
+        survivor of a kill that Beam's shutdown took down); returns how many were started."""
+        started = 0
+        while len(self.taskmanager_pids()) < self.taskmanagers and started < self.taskmanagers:
+            self.start_taskmanager()
+            started += 1
+        return started
+
     def overview(self) -> dict[str, Any] | None:
         return self.rest("/overview")
 
