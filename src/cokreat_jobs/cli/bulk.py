@@ -12,7 +12,7 @@ from cokreat_jobs.ops.bulk import status as status_mod
 # upload pulls in the sandbox's import logic and content-auto-creator's checks: imported when used.
 
 
-def _upload():  # type: ignore[no-untyped-def]
+def _upload():
     from cokreat_jobs.ops.bulk import upload
 
     return upload

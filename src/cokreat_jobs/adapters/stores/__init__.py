@@ -80,7 +80,7 @@ def graph_store_from_config(cfg: JobConfig) -> GraphStore:
     kind = cfg.get_str("graph.store", "neo4j").strip().lower()
     if kind == "neo4j":
         impl = _lazy("cokreat_jobs.adapters.stores.neo4j_store", "Neo4jGraphStore")
-        return impl.from_config(cfg)  # type: ignore[no-any-return]
+        return impl.from_config(cfg)
     if kind == "sqlite":
         from cokreat_jobs.adapters.stores.sqlite_store import SqliteGraphStore
 
@@ -97,7 +97,7 @@ def external_store_from_config(cfg: JobConfig) -> ExternalStore:
     kind = cfg.get_str("external.store", "cassandra").strip().lower()
     if kind == "cassandra":
         impl = _lazy("cokreat_jobs.adapters.stores.cassandra_store", "CassandraExternalStore")
-        return impl.from_config(cfg)  # type: ignore[no-any-return]
+        return impl.from_config(cfg)
     if kind == "sqlite":
         from cokreat_jobs.adapters.stores.sqlite_store import SqliteExternalStore
 

@@ -139,7 +139,7 @@ class CassandraExternalStore:
         ks = meta.keyspaces.get(keyspace) or meta.keyspaces.get(keyspace.lower())
         if ks is None:
             return None
-        return ks.tables.get(table) or ks.tables.get(table.lower())  # type: ignore[no-any-return]
+        return ks.tables.get(table) or ks.tables.get(table.lower())
 
     @staticmethod
     def _column(table: TableMetadata, name: str) -> str:

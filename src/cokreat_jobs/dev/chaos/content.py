@@ -255,7 +255,7 @@ class ContentRun(Run):
                 node = read_node_sync(str(self.stack.graph_db), oid)
             except Exception:  # the store being written: read again on the next poll
                 return False
-            return bool(node) and node.get("IL_FUNC_OBJECT_TYPE") == "QuestionSet"
+            return node is not None and node.get("IL_FUNC_OBJECT_TYPE") == "QuestionSet"
         try:
             with urllib.request.urlopen(f"{self.stack.server.url}/_sandbox/nodes/{oid}", timeout=30) as r:
                 node = json.loads(r.read())
@@ -285,7 +285,7 @@ class ContentRun(Run):
         """The identifiers with a record (with a reason) in the failed topic."""
         out = set()
         for r in self.failed.records:
-            obj = r.get("object") if isinstance(r.get("object"), dict) else {}
+            obj = r["object"] if isinstance(r.get("object"), dict) else {}
             oid = obj.get("id")
             if (
                 isinstance(oid, str)
@@ -311,7 +311,7 @@ class ContentRun(Run):
         if self.job == CAC:
             for r in self.requests():
                 if r["method"] == "POST" and r["path"] == "/content/v4/create" and 200 <= r["status"] < 300:
-                    body = r.get("body") if isinstance(r.get("body"), dict) else {}
+                    body = r["body"] if isinstance(r.get("body"), dict) else {}
                     ident = ((body.get("request") or {}).get("content") or {}).get("identifier")
                     creates[str(ident)] += 1
         dup_creates = {k for k, c in creates.items() if c > 1}

@@ -28,6 +28,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from cokreat_jobs.dev.chaos.accounting import Run
 from cokreat_jobs.dev.chaos.batches import make_batch
@@ -97,7 +98,9 @@ def scenario_poison(stack: Stack, short: bool, events: int | None) -> Result:
         kinds = Counter(run.batch.hostile.values())
         res.fault = {"hostile": dict(kinds)}
         # each hostile record in the failed topic: raw text (truncated, with its size), topic/partition/offset
-        where = {run.producer.delivered.get(i): kind for i, kind in run.batch.hostile.items()}
+        where: dict[tuple[Any, Any] | None, str] = {
+            run.producer.delivered.get(i): kind for i, kind in run.batch.hostile.items()
+        }
         found: Counter[str] = Counter()
         for r in run.malformed():
             src = r.get("source") or {}

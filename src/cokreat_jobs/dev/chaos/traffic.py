@@ -92,8 +92,9 @@ class TopicReader:
             msg = self.consumer.poll(0.2)
             if msg is None:
                 continue
-            if msg.error():
-                if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+            error = msg.error()
+            if error is not None:
+                if error.code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
                     continue
                 continue
             try:

@@ -153,7 +153,7 @@ class Dispatcher:
                 return refusal
         if matched is not None and matched[0].internal:
             route, params = matched
-            call = Call(
+            internal_call = Call(
                 request,
                 sandbox,
                 method,
@@ -164,7 +164,7 @@ class Dispatcher:
                 route.api,
             )
             try:
-                return await route.handler(call)
+                return await route.handler(internal_call)
             except HtmlFailure as exc:
                 return json_response({"error": exc.message}, 400)
         if raw_path.startswith("/_sandbox/"):

@@ -228,7 +228,7 @@ def register(sandbox: Sandbox) -> None:
     sandbox.services["imports"] = service
     sandbox.on_shutdown(service.close)
 
-    def handler(object_type: str, api: Api):  # type: ignore[no-untyped-def]
+    def handler(object_type: str, api: Api):
         async def handle(call: Call) -> Response:
             try:
                 return ok(api, await service.run(call, object_type))

@@ -296,7 +296,7 @@ def send(
                 f"batch {n} of {len(parts)} (lines {part[0].line}-{part[-1].line}) not imported: {exc}"
                 + (f"; lines up to {part[0].line - 1} were imported under {process_id}" if sent else "")
             ) from exc
-        result = answer.get("result") if isinstance(answer.get("result"), dict) else {}
+        result = answer["result"] if isinstance(answer.get("result"), dict) else {}
         pids.append(str(result.get("processId") or process_id))
         sent += len(part)
         if on_batch is not None:
