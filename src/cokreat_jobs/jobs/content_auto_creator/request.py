@@ -7,6 +7,7 @@ from typing import Any
 
 from cokreat_jobs.core.errors import InvalidField
 from cokreat_jobs.core.event import Event
+from cokreat_jobs.core.naming import identifier_problem
 from cokreat_jobs.jobs.content_auto_creator.stages import parse_origin_data
 
 __all__ = ["AutoCreateRequest", "CollectionRef"]
@@ -15,7 +16,8 @@ __all__ = ["AutoCreateRequest", "CollectionRef"]
 @dataclass(frozen=True, slots=True)
 class CollectionRef:
     """One ``edata.collection`` entry: link the content under unit ``unit_id`` of collection
-    ``identifier``."""
+    ``identifier``. An id that is not a valid Sunbird identifier (``..`` would read another path) is read as
+    missing: the entry counts as an invalid one."""
 
     identifier: str
     unit_id: str
@@ -59,7 +61,8 @@ def _collections(event: Event) -> tuple[CollectionRef, ...]:
             value = item.get(key)
             if value is not None and not isinstance(value, str):
                 raise InvalidField(f"edata.collection[{i}].{key}", "a string", _type_name(value))
-            values.append((value or "").strip())
+            value = (value or "").strip()
+            values.append(value if identifier_problem(value) is None else "")
         refs.append(CollectionRef(values[0], values[1]))
     return tuple(refs)
 
