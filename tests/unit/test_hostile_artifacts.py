@@ -1,7 +1,8 @@
 """Hostile artifacts (issue 8 §2) at the level of each job's processor, against a real sandbox.
 
 auto-creator-v2 (both stages, as the pipeline runs them) gets ECARs with zip-slip entries, absolute paths, zip
-bombs (expanded size, understated sizes, entry count) and symlink entries; both content jobs get artifact URLs
+bombs (expanded size, understated sizes, entry count), symlink entries, an oversize or deeply nested JSON
+entry and a duplicate ``manifest.json``; both content jobs get artifact URLs
 (auto-creator-v2's ECAR ``downloadUrl`` and a re-hosted cloud prop, content-auto-creator's ``artifactUrl`` and
 ``appIcon``) that point at a loopback port nobody allows, a host name resolving to loopback, link-local and
 private addresses, ``file://`` and ``ftp://``, an oversize file streamed without ``Content-Length``, and
@@ -44,6 +45,7 @@ from cokreat_jobs.sunbird.ecar import build_ecar
 
 LIMIT = 1_000_000  # every size cap of these tests: download, expanded ECAR, re-hosted file, artifact
 MAX_ENTRIES = 100
+MAX_JSON = LIMIT // 4  # the cap on manifest.json and hierarchy.json: under the expanded-size cap
 STREAM_BYTES = 32 * LIMIT  # what the chunked endpoint sends if nobody cuts it off (more than socket buffers)
 CHANNEL = "ch_hostile"
 
@@ -239,6 +241,14 @@ class EcarCase:
             return _many_entries(identifier)
         if n == "symlink":
             return _symlink(identifier, str(root / ESCAPED))
+        if n == "json-oversize":
+            return build_ecar(
+                {"identifier": identifier, "objectType": "QuestionSet", "pad": "x" * 2 * MAX_JSON}
+            )
+        if n == "json-deep":
+            return _with_entry(identifier, "hierarchy.json", b"[" * 100_000 + b"]" * 100_000)
+        if n == "json-duplicate":
+            return _with_entry(identifier, "./manifest.json", b'{"archive": {"items": []}}')
         raise AssertionError(n)
 
 
@@ -261,6 +271,13 @@ ECAR_CASES = [
         f"unsafe package: {MAX_ENTRIES + 20 + 1} entries, more than the limit of {MAX_ENTRIES}",
     ),
     EcarCase("symlink", "unsafe package: entry 'assets/evil-link' is a symbolic link"),
+    EcarCase("json-oversize", f"unsafe package: manifest.json is 5|bytes, over the {MAX_JSON}-byte limit"),
+    EcarCase("json-deep", "unsafe package: hierarchy.json is nested deeper than 100 levels"),
+    EcarCase(
+        "json-duplicate",
+        "unsafe package: manifest.json appears twice in the package (entries 'manifest.json' and "
+        "'./manifest.json')",
+    ),
 ]
 
 
@@ -370,6 +387,7 @@ def acv2_settings(sandbox: str, root: Path, temp: Path, servers: HostileServers)
         f"auto_creator_v2.ecar.max_download_bytes={LIMIT}",
         f"auto_creator_v2.ecar.max_expanded_bytes={LIMIT}",
         f"auto_creator_v2.ecar.max_entries={MAX_ENTRIES}",
+        f"auto_creator_v2.ecar.max_json_bytes={MAX_JSON}",
         f"auto_creator_v2.max_file_bytes={LIMIT}",
         "http.retry.max_attempts=2",
     ]

@@ -25,6 +25,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import aiohttp
 import orjson
@@ -201,9 +202,16 @@ class ServiceClient:
     # -- requests
 
     def url(self, path: str, params: Mapping[str, Any] | None = None) -> URL:
-        """``base_url + path``, keeping the percent-encoding in ``path``; unsafe characters get encoded."""
+        """``base_url + path``, keeping the percent-encoding in ``path``; unsafe characters get encoded.
+
+        A path with a dot segment (``.`` or ``..``, percent-encoded or not) is a PermanentError: the URL
+        would resolve it, and ``/content/v4/read/..`` be sent as ``/content/v4/``, another resource. Paths
+        are built from ids (one percent-encoded segment each), so only an id that is dots makes one.
+        """
         if path and not path.startswith("/"):
             path = "/" + path
+        if any(unquote(seg) in (".", "..") for seg in path.split("?", 1)[0].split("/")):
+            raise PermanentError(f"{self.name}: refused a request path with a dot segment ('.' or '..')")
         url = URL(self.base_url + path)
         if params:
             url = url.extend_query({k: str(v) for k, v in params.items()})

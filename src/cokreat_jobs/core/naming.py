@@ -1,4 +1,17 @@
-"""Names the platform gives things: file and folder names (Sunbird's ``Slug.makeSlug`` rules)."""
+"""Names the platform gives things: file and folder names (Sunbird's ``Slug.makeSlug`` rules), and the rule
+for object identifiers.
+
+**Identifiers** (``object.id``, ``edata.identifier``, ``edata.metadata.identifier``, a package's child ids,
+collection and unit ids): a valid Sunbird identifier is 1 to 128 characters of ASCII letters, digits, ``_``,
+``.`` and ``-``, the first a letter or a digit. Sunbird's own identifiers (``do_1134...``, their ``.img``
+copies) all are. Such an identifier is one safe segment as it is, in a storage key and in a URL path: never
+``.`` or ``..``, no ``/``, no ``%``, nothing a file system or an HTTP client reads specially. So storage keys
+hold the identifier **as it is** (case kept, nothing folded or dropped) and two different identifiers never
+share a key; anything that is not an identifier is refused, never folded into one (``slug`` folded
+``DO_113``, ``do_113!`` and ``do_113%00`` into ``do_113``). Where a key is built, :func:`identifier_segment`
+refuses with a :class:`PermanentError`; the jobs check the ids of an event up front with
+:func:`identifier_problem` and skip the event with the reason, as they skip a blank id.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +19,20 @@ import re
 import unicodedata
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["file_name_from_url", "slug"]
+from cokreat_jobs.core.errors import PermanentError
+
+__all__ = [
+    "IDENTIFIER_MAX_LENGTH",
+    "file_name_from_url",
+    "identifier_problem",
+    "identifier_segment",
+    "is_dot_segment",
+    "slug",
+]
+
+IDENTIFIER_MAX_LENGTH = 128
+_IDENTIFIER_CHAR_RE = re.compile(r"[A-Za-z0-9_.-]")
+_IDENTIFIER_FIRST_RE = re.compile(r"[A-Za-z0-9]")
 
 _WHITESPACE_RE = re.compile(r"\s+")
 _NOT_SLUG_RE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -37,3 +63,34 @@ def file_name_from_url(url: str, fallback: str = "file") -> str:
         path = ""
     segment = path.rstrip("/").rsplit("/", 1)[-1] if path else ""
     return slug(segment, fallback)
+
+
+def is_dot_segment(text: str) -> bool:
+    """Whether ``text`` is made of dots only (``.``, ``..``; ``...`` too): as a URL path segment the first two
+    change the path (``/user/..`` is ``/``) and none of them names anything."""
+    return bool(text) and text.strip(".") == ""
+
+
+def identifier_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid Sunbird identifier (see the module docstring), or None when it is one."""
+    if not value:
+        return "empty"
+    if is_dot_segment(value) and len(value) <= 2:
+        return "a dot segment"
+    if len(value) > IDENTIFIER_MAX_LENGTH:
+        return f"longer than {IDENTIFIER_MAX_LENGTH} characters"
+    for ch in value:
+        if not _IDENTIFIER_CHAR_RE.fullmatch(ch):
+            return f"{ch!r} is not one of the allowed characters (A-Z, a-z, 0-9, '_', '.', '-')"
+    if not _IDENTIFIER_FIRST_RE.fullmatch(value[0]):
+        return f"starts with {value[0]!r}, not a letter or a digit"
+    return None
+
+
+def identifier_segment(identifier: str, what: str = "identifier") -> str:
+    """``identifier`` as one storage-key (or path) segment: itself, when it is a valid Sunbird identifier;
+    else PermanentError naming ``what`` and the reason. Different identifiers give different segments."""
+    problem = identifier_problem(identifier)
+    if problem is not None:
+        raise PermanentError(f"{what} {identifier[:200]!r} is not a valid Sunbird identifier: {problem}")
+    return identifier

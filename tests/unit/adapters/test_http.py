@@ -474,3 +474,31 @@ def test_transient_predicates() -> None:
         504,
     ]
     assert [s for s in (200, 404, 429, 500, 501) if is_5xx_or_429(r(s))] == [429, 500, 501]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/content/v4/read/..",
+        "/program/v1/user/.",
+        "/content/v4/read/%2e%2e",
+        "/content/v4/read/.%2E?mode=edit",
+        "/question/v1/read/../x",
+        "/a/./b",
+    ],
+)
+def test_a_path_with_a_dot_segment_is_refused_unsent(path: str) -> None:
+    """HARDENING 12: the client resolves dot segments (percent-encoded ones too), so ``/read/..`` would be
+    sent as ``/content/v4/``, another resource. An id that makes one is a permanent failure, never sent."""
+
+    async def main() -> None:
+        rec = Recorder(json_resp())
+        server = await start(rec)
+        async with client(server, prefix="/base") as c:
+            with pytest.raises(PermanentError, match="dot segment"):
+                await c.request("GET", path)
+            await c.request("GET", "/content/v4/read/do_1.img..x/..a/.b%2F..")  # dots inside are fine
+        await server.close()
+        assert [r["raw_path"] for r in rec.requests] == ["/base/content/v4/read/do_1.img..x/..a/.b%2F.."]
+
+    run(main())

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import random
 import stat
+import struct
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -191,3 +194,229 @@ def test_fetch_ecar_over_http(tmp_path: Path) -> None:
         asyncio.run(go())
     finally:
         server.stop()
+
+
+# ----------------------------------------------------------------------------- hostile JSON and directories
+# HARDENING 5: JSON entries capped by size before parsing, the entry count checked before the central
+# directory is parsed, deep JSON and duplicate names refused, every package defect a PermanentError.
+
+READERS = {
+    "read": lambda path, limits: read_ecar(path, limits),
+    "extract": lambda path, limits: extract_ecar(path, path.parent / "out", limits),
+}
+JSON_LIMITS = EcarLimits(
+    max_download_bytes=10_000_000, max_expanded_bytes=5_000_000, max_entries=50, max_json_bytes=100_000
+)
+
+
+def _manifest(pad: int = 0, extra: str = "") -> str:
+    return '{"archive": {"items": [{"identifier": "do_1"}]}, "pad": "' + "x" * pad + '"' + extra + "}"
+
+
+def _package(path: Path, entries: list[tuple[str, str | bytes]]) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of duplicate names: some cases are made of them
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in entries:
+                zf.writestr(name, data)
+    return path
+
+
+def _understate(path: Path, name: str, claimed: int) -> Path:
+    """Rewrite ``name``'s declared size (central directory and local header) to ``claimed``."""
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name)
+    central = raw.find(b"PK\x01\x02")
+    while raw[central + 46 : central + 46 + len(name)] != name.encode():
+        central = raw.find(b"PK\x01\x02", central + 1)
+    raw[central + 24 : central + 28] = claimed.to_bytes(4, "little")
+    raw[info.header_offset + 22 : info.header_offset + 26] = claimed.to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize("reader", READERS, ids=str)
+@pytest.mark.parametrize("name", ["manifest.json", "hierarchy.json"])
+def test_json_entry_over_its_cap_is_refused(tmp_path: Path, reader: str, name: str) -> None:
+    """Well under the expanded-size cap, but over the cap of one JSON entry (named in the error)."""
+    doc = _manifest(200_000) if name == "manifest.json" else '{"questionset": {"p": "' + "x" * 200_000 + '"}}'
+    entries = [(name, doc)] + ([("manifest.json", _manifest())] if name != "manifest.json" else [])
+    path = _package(tmp_path / "p.ecar", entries)
+    with pytest.raises(PermanentError, match=f"{name} is 2000.. bytes, over the 100000-byte limit") as e:
+        READERS[reader](path, JSON_LIMITS)
+    assert "max_json_bytes" in str(e.value)
+
+
+@pytest.mark.parametrize("reader", READERS, ids=str)
+def test_json_entry_with_understated_size_is_refused(tmp_path: Path, reader: str) -> None:
+    """zipfile expands no more than the declared size, then finds the CRC wrong."""
+    path = _package(tmp_path / "p.ecar", [("manifest.json", _manifest(200_000))])
+    _understate(path, "manifest.json", 10)
+    with pytest.raises(PermanentError, match="the package is corrupt at entry 'manifest.json': Bad CRC-32"):
+        READERS[reader](path, JSON_LIMITS)
+
+
+def test_json_cap_is_enforced_on_the_bytes_expanded_too(tmp_path: Path) -> None:
+    """Should a reader expand past the declared size, the JSON cap still holds while streaming."""
+    from cokreat_jobs.sunbird.ecar import _Expansion
+
+    path = _package(tmp_path / "p.ecar", [("manifest.json", _manifest(200_000))])
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("manifest.json")
+        with pytest.raises(
+            PermanentError, match="manifest.json expands past its declared size, over the 100000"
+        ):
+            _Expansion(JSON_LIMITS).copy(zf, info, None, json_name="manifest.json")
+
+
+def test_json_cap_at_the_limit_is_accepted(tmp_path: Path) -> None:
+    doc = _manifest(0)
+    doc = _manifest(100_000 - len(doc))
+    assert len(doc) == 100_000
+    path = _package(tmp_path / "p.ecar", [("manifest.json", doc)])
+    assert read_ecar(path, JSON_LIMITS).item("do_1") == {"identifier": "do_1"}
+
+
+@pytest.mark.parametrize("reader", READERS, ids=str)
+@pytest.mark.parametrize("depth", [101, 5_000, 200_000])
+def test_deeply_nested_json_is_refused(tmp_path: Path, reader: str, depth: int) -> None:
+    deep = ', "deep": ' + "[" * depth + "]" * depth
+    path = _package(tmp_path / "p.ecar", [("manifest.json", _manifest(0, deep))])
+    with pytest.raises(PermanentError, match="manifest.json is nested deeper than 100 levels"):
+        READERS[reader](path, EcarLimits(max_json_depth=100))
+
+
+def test_nesting_at_the_limit_and_brackets_in_strings_are_accepted(tmp_path: Path) -> None:
+    deep = ', "deep": ' + "[" * 97 + "]" * 97 + ', "text": "[[[[{{{{\\"[[[[" '
+    path = _package(tmp_path / "p.ecar", [("manifest.json", _manifest(0, deep))])
+    ecar = read_ecar(path, EcarLimits(max_json_depth=100))  # {archive: {items: [{ }]}} is 4 deep
+    assert ecar.manifest["text"] == '[[[[{{{{"[[[['
+
+
+@pytest.mark.parametrize("reader", READERS, ids=str)
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("manifest.json", "manifest.json"),
+        ("manifest.json", "./manifest.json"),
+        ("./manifest.json", "manifest.json"),
+        ("manifest.json", ".\\manifest.json"),
+        ("manifest.json", "MANIFEST.json"),
+        ("hierarchy.json", "./hierarchy.json"),
+        ("assets/a.png", "assets//a.png"),
+    ],
+)
+def test_duplicate_names_are_refused(tmp_path: Path, reader: str, names: tuple[str, str]) -> None:
+    entries: list[tuple[str, str | bytes]] = [(n, _manifest() if "json" in n else b"x") for n in names]
+    if "manifest.json" not in {n.lower().lstrip("./\\") for n in names}:
+        entries.insert(0, ("manifest.json", _manifest()))
+    path = _package(tmp_path / "p.ecar", entries)
+    with pytest.raises(PermanentError, match="appears twice in the package"):
+        READERS[reader](path, LIMITS)
+
+
+def _stored_zip(names: list[bytes], declared_entries: int | None = None) -> bytes:
+    """A zip of empty stored entries, built directly (zipfile takes seconds for 400,000 entries);
+    ``declared_entries`` overrides the count in the end-of-central-directory record (a lying one)."""
+    local, central = bytearray(), bytearray()
+    for name in names:
+        offset = len(local)
+        local += struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0) + name
+        central += (
+            struct.pack(
+                "<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0, 0, 0, 0, 0, offset
+            )
+            + name
+        )
+    count = len(names) if declared_entries is None else declared_entries
+    count = min(count, 0xFFFF)  # no zip64 needed: a capped count is what a lying archive would declare
+    end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, count, count, len(central), len(local), 0)
+    return bytes(local + central + end)
+
+
+@pytest.mark.parametrize("declared", [None, 1], ids=["declared", "understated"])
+def test_entry_count_is_checked_before_the_directory_is_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, declared: int | None
+) -> None:
+    """400,000 entries are refused without zipfile parsing the central directory (and a lying count in the
+    end record does not get them in: the directory is counted, and the count stops at the limit)."""
+    names = [b"manifest.json"] + [b"f%d" % i for i in range(400_000)]
+    path = tmp_path / "many.ecar"
+    path.write_bytes(_stored_zip(names, declared))
+    parsed: list[int] = []
+    real = zipfile.ZipFile._RealGetContents  # type: ignore[attr-defined]
+
+    def spy(self: zipfile.ZipFile) -> None:
+        parsed.append(1)
+        real(self)
+
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", spy)
+    for reader in READERS.values():
+        with pytest.raises(PermanentError, match="more than the limit of 10000"):
+            reader(path, EcarLimits())
+    assert parsed == []
+
+
+def test_zip64_entry_count_is_read(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("manifest.json", _manifest())
+        for i in range(60):
+            zf.writestr(f"f{i}", b"")
+    raw = bytearray(buf.getvalue())
+    # The same archive with a zip64 end record: classic record counts set to 0xFFFF
+    end = raw.rfind(b"PK\x05\x06")
+    cd_size, cd_offset = struct.unpack("<2I", raw[end + 12 : end + 20])
+    zip64 = struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 61, 61, cd_size, cd_offset)
+    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, end, 1)
+    classic = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, cd_size, 0xFFFFFFFF, 0)
+    (tmp_path / "z.ecar").write_bytes(bytes(raw[:end]) + zip64 + locator + classic)
+    with zipfile.ZipFile(tmp_path / "z.ecar") as zf:
+        assert len(zf.infolist()) == 61  # a valid zip64 archive
+    with pytest.raises(PermanentError, match="61 entries, more than the limit of 50"):
+        read_ecar(tmp_path / "z.ecar", LIMITS)
+
+
+def test_every_corruption_is_a_permanent_error(tmp_path: Path) -> None:
+    """Random byte flips in packages of every compression method end as PermanentError, nothing else."""
+    bases = []
+    for method in (zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA, zipfile.ZIP_STORED):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", method) as zf:
+            zf.writestr("manifest.json", _manifest(50))
+            zf.writestr("hierarchy.json", '{"questionset": {"children": []}}')
+            zf.writestr("assets/a.txt", "hello " * 500)
+        bases.append(buf.getvalue())
+    rng = random.Random(5)
+    path = tmp_path / "c.ecar"
+    leaked: dict[str, int] = {}
+    for _ in range(3000):
+        raw = bytearray(rng.choice(bases))
+        for _ in range(rng.randint(1, 4)):
+            raw[rng.randrange(len(raw))] = rng.randrange(256)
+        path.write_bytes(bytes(raw))
+        for reader in READERS.values():
+            try:
+                reader(path, LIMITS)
+            except PermanentError:
+                pass
+            except Exception as e:  # noqa: BLE001 - collecting what leaks
+                key = f"{type(e).__name__}: {str(e)[:60]}"
+                leaked[key] = leaked.get(key, 0) + 1
+    assert leaked == {}
+
+
+def test_json_limits_from_config() -> None:
+    from cokreat_jobs.core.config import load_config
+
+    cfg = load_config(
+        "auto-creator-v2",
+        overrides=["auto_creator_v2.ecar.max_json_bytes=1234", "auto_creator_v2.ecar.max_json_depth=7"],
+        env={},
+    )
+    limits = EcarLimits.from_config(cfg, "auto_creator_v2.ecar.")
+    assert (limits.max_json_bytes, limits.max_json_depth) == (1234, 7)
+    defaults = EcarLimits.from_config(load_config("auto-creator-v2", env={}), "auto_creator_v2.ecar.")
+    assert defaults.max_json_bytes == EcarLimits().max_json_bytes == 4 * 1024 * 1024
+    assert defaults.max_json_depth == EcarLimits().max_json_depth == 100

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cokreat_jobs.core.event import Event
+from cokreat_jobs.core.naming import identifier_problem
 from cokreat_jobs.core.values import compact_json
 from cokreat_jobs.jobs.auto_creator_v2.settings import Settings
 from cokreat_jobs.sunbird.definitions import Definition
@@ -89,6 +90,9 @@ def check_event(event: Event, settings: Settings) -> Skip | None:
     identifier = event.get_str("edata.metadata.identifier")
     if not identifier.strip():
         return Skip("missing-identifier")
+    problem = identifier_problem(identifier.strip())
+    if problem is not None:  # it names storage keys and request paths (core/naming.py)
+        return Skip("invalid-identifier", {"problem": problem})
     object_type = event.get_str("edata.objectType")
     if object_type not in settings.object_types:
         return Skip("invalid-object-type", {"objectType": object_type})

@@ -35,7 +35,7 @@ from cokreat_jobs.core.errors import InvalidField, JobError, PermanentError
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
 from cokreat_jobs.core.logs import get_logger, log_event
-from cokreat_jobs.core.naming import file_name_from_url, slug
+from cokreat_jobs.core.naming import file_name_from_url, identifier_problem, identifier_segment, slug
 from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.core.response import is_5xx_or_429
 from cokreat_jobs.jobs.auto_creator_v2.linker import link_request
@@ -308,7 +308,8 @@ class AutoCreatorV2(CountingProcessor):
             local = files.folder / f"dl-{len(files.local)}-{name}"
             await self.downloader.download(url, local, max_bytes=self.settings.max_file_bytes)
             files.local[url] = local
-        remote = storage_path(object_type.lower(), slug(identifier), name)
+        # the id as it is (refused when not a Sunbird identifier): ids that differ never share a folder
+        remote = storage_path(object_type.lower(), identifier_segment(identifier, f"{object_type} id"), name)
         new_url = await self.storage.upload_file(local, remote)
         files.rehosted[url] = new_url
         return new_url
@@ -337,6 +338,11 @@ class AutoCreatorV2(CountingProcessor):
         s = self.settings
         identifier = str(node["identifier"]).strip()
         object_type = str(node.get("objectType") or "")
+        problem = identifier_problem(identifier)
+        if problem is not None:  # it would name a request path and a storage key
+            raise PermanentError(
+                f"child {object_type} {identifier[:200]!r} has an invalid identifier: {problem}"
+            )
         definition = await self.definitions.get(object_type)
         url = node.get("downloadUrl")
         if not isinstance(url, str) or not url.strip():

@@ -37,7 +37,7 @@ from cokreat_jobs.core.errors import InvalidField, JobError, PermanentError, Tra
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
 from cokreat_jobs.core.logs import get_logger, log_event
-from cokreat_jobs.core.naming import file_name_from_url, slug
+from cokreat_jobs.core.naming import file_name_from_url, identifier_segment, slug
 from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.core.redaction import redact
 from cokreat_jobs.core.wait import DeadlinePassed, poll_until
@@ -59,7 +59,7 @@ from cokreat_jobs.jobs.content_auto_creator.stages import (
     stage_of,
     steps_to_run,
 )
-from cokreat_jobs.jobs.content_auto_creator.validation import check_event
+from cokreat_jobs.jobs.content_auto_creator.validation import check_event, check_identifiers
 from cokreat_jobs.sunbird.content_api import ContentApi, ContentBusy, describe
 from cokreat_jobs.sunbird.linking import link_into_collections
 
@@ -150,6 +150,10 @@ class ContentAutoCreator(CountingProcessor):
                 self._log("skipped", data, started, reason=skip.reason, **skip.detail)
                 return Outcome.skipped(skip.reason, skip.detail)
             req = AutoCreateRequest.from_event(event)
+            skip = check_identifiers(req)
+            if skip is not None:
+                self._log("skipped", data, started, reason=skip.reason, **skip.detail)
+                return Outcome.skipped(skip.reason, skip.detail)
         except InvalidField as e:
             return await self._failed(data, None, e, started)
         run = _Run(req)
@@ -294,13 +298,16 @@ class ContentAutoCreator(CountingProcessor):
 
     async def _rehost(self, run: _Run, url: str, content_mime_type: str | None) -> tuple[str, str]:
         """Download ``url`` (a Drive link through the Drive API) and upload it to our storage under
-        ``content/<slug(id)>/artifact/``; returns (its public URL, its file name).
+        ``content/<id>/artifact/``; returns (its public URL, its file name). The id is the folder as it is,
+        refused when it is not a valid Sunbird identifier (``core/naming.py``): ids that differ never share
+        a folder.
 
         ``content_mime_type`` is the content's mime type for an artifact (size cap, Drive type check); None
         for an icon (capped, never exempt, any Drive type: the reference passed "image" and skipped the
         check).
         """
         s = self.settings
+        folder_id = identifier_segment(run.content_id, "content id")  # before anything is downloaded
         cap = size_cap(content_mime_type or "", s.max_artifact_bytes, s.bulk_upload_mime_types)
         folder = await run.temp_dir(s.temp_dir)
         if is_drive_url(url):
@@ -324,7 +331,7 @@ class ContentAutoCreator(CountingProcessor):
         else:
             name = file_name_from_url(url)
             await self.downloader.download(url, folder / name, max_bytes=cap)
-        remote = storage_path(s.content_folder, slug(run.content_id), s.artifact_folder, name)
+        remote = storage_path(s.content_folder, folder_id, s.artifact_folder, name)
         return await self.storage.upload_file(folder / name, remote), name
 
     # ------------------------------------------------------------------------------------------ waiting

@@ -7,6 +7,7 @@ from typing import Any
 
 from cokreat_jobs.core.errors import InvalidField
 from cokreat_jobs.core.event import Event
+from cokreat_jobs.core.naming import identifier_problem
 from cokreat_jobs.core.values import type_name
 from cokreat_jobs.jobs.content_auto_creator.stages import parse_origin_data
 from cokreat_jobs.sunbird.linking import CollectionRef
@@ -40,7 +41,8 @@ def _collections(event: Event) -> tuple[CollectionRef, ...]:
             value = item.get(key)
             if value is not None and not isinstance(value, str):
                 raise InvalidField(f"edata.collection[{i}].{key}", "a string", type_name(value))
-            values.append((value or "").strip())
+            value = (value or "").strip()
+            values.append(value if identifier_problem(value) is None else "")
         refs.append(CollectionRef(values[0], values[1]))
     return tuple(refs)
 

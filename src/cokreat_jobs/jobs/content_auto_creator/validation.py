@@ -8,6 +8,7 @@ reason                 when
 iteration-exceeded     ``edata.iteration`` (default 1) > ``maxIteration``
 action-not-allowed     ``edata.action`` not in ``actions`` [auto-create]
 object-id-blank        ``object.id`` blank
+object-id-invalid      ``object.id`` not a valid Sunbird identifier (``core/naming.py``; e.g. ``..``)
 channel-blank          ``context.channel`` blank
 object-type-not-allowed ``edata.objectType`` not in ``allowed_object_types`` [Content]
 metadata-empty         ``edata.metadata`` absent or ``{}``
@@ -15,6 +16,10 @@ no-source              neither ``edata.repository`` nor a non-blank ``edata.meta
 stage-not-allowed      ``edata.stage`` (trimmed, case-insensitive) not empty and not an allowed stage
 mandatory-fields-missing a ``content_mandatory_fields`` key absent (or null) in the metadata
 ====================== ============================================================================
+
+Then, on the request (:func:`check_identifiers`): ``identifier-invalid`` when ``edata.identifier``, and
+``origin-identifier-invalid`` when ``edata.originData.identifier``, is given and is not a valid identifier.
+Such ids would name the content's storage folder and request paths (``..`` reads ``GET /content/v4/``).
 
 A field of the wrong type is not a skip: :class:`InvalidField` is raised, naming it, and the event fails.
 """
@@ -25,9 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cokreat_jobs.core.event import Event
+from cokreat_jobs.core.naming import identifier_problem
+from cokreat_jobs.jobs.content_auto_creator.request import AutoCreateRequest
 from cokreat_jobs.jobs.content_auto_creator.settings import Settings
 
-__all__ = ["Skip", "check_event"]
+__all__ = ["Skip", "check_event", "check_identifiers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +51,12 @@ def check_event(event: Event, settings: Settings) -> Skip | None:
     action = event.get_str("edata.action")
     if action not in settings.actions:
         return Skip("action-not-allowed", {"action": action})
-    if not event.get_str("object.id").strip():
+    object_id = event.get_str("object.id").strip()
+    if not object_id:
         return Skip("object-id-blank")
+    problem = identifier_problem(object_id)
+    if problem is not None:
+        return Skip("object-id-invalid", {"problem": problem})
     if not event.get_str("context.channel").strip():
         return Skip("channel-blank")
     object_type = event.get_str("edata.objectType")
@@ -64,4 +75,17 @@ def check_event(event: Event, settings: Settings) -> Skip | None:
     missing = [f for f in settings.mandatory_fields if metadata.get(f) is None]
     if missing:
         return Skip("mandatory-fields-missing", {"missing": missing})
+    return None
+
+
+def check_identifiers(req: AutoCreateRequest) -> Skip | None:
+    """None when the request's other ids (``edata.identifier``, ``edata.originData.identifier``) are absent
+    or valid Sunbird identifiers, else why the event is skipped."""
+    for reason, value in (
+        ("identifier-invalid", req.identifier),
+        ("origin-identifier-invalid", req.origin_identifier),
+    ):
+        problem = identifier_problem(value) if value else None
+        if problem is not None:
+            return Skip(reason, {"problem": problem})
     return None

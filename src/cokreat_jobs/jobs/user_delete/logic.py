@@ -1,7 +1,8 @@
 """user-delete: on a user deleted in Sunbird ED, delete that user's personal information in coKreat.
 
-One call per event, `DELETE {program-service-baseUrl}/program/v1/user/{userId}`; the decisions are all in how
-program-service's answer is read (JOBS.md, user-delete):
+One call per event, `DELETE {program-service-baseUrl}/program/v1/user/{userId}` (skipped when the action is
+not delete-user, the id blank or dots only); the decisions are all in how program-service's answer is read
+(JOBS.md, user-delete):
 
 - 200 with responseCode OK: deleted.
 - "Can only delete Individual or contributing org user" (admin / sourcing roles), whatever the status: a
@@ -36,11 +37,13 @@ from cokreat_jobs.core.errors import InvalidField, PermanentError, TransientErro
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
 from cokreat_jobs.core.logs import ID_HASH_SALT_KEY, IdHasher, get_logger, log_event
+from cokreat_jobs.core.naming import is_dot_segment
 from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.core.response import HttpResponse
 
 JOB_NAME = "user-delete"
 DELETE_ACTION = "delete-user"
+DOT_SEGMENT_REASON = "edata.userId is not a valid user id: a dot segment"
 NOT_FOUND_MARKERS = ("user not found in sunbird", "user not found in os", "user not found")
 REFUSED_MARKER = "can only delete individual or contributing org user"
 USER_PLACEHOLDER = "<user>"
@@ -87,6 +90,19 @@ def interpret(resp: HttpResponse) -> str:
     raise PermanentError(
         f"program-service refused the deletion: HTTP {resp.status} {detail}".strip(), status=resp.status
     )
+
+
+def skip_reason(action: str, user_id: str) -> str:
+    """Why the event is skipped ("" when it is a deletion to send): not a delete-user event, a blank user id,
+    or one of dots only (``..`` would send ``DELETE /program/v1/``, ``.`` ``DELETE /program/v1/user/``: HTTP
+    clients resolve dot segments, so percent-encoding cannot keep them one segment)."""
+    if action != DELETE_ACTION:
+        return "not a delete-user event"
+    if not user_id.strip():
+        return "edata.userId is blank"
+    if is_dot_segment(user_id):
+        return DOT_SEGMENT_REASON
+    return ""
 
 
 def delete_path(user_id: str) -> str:
@@ -177,8 +193,8 @@ class UserDeletion:
         except InvalidField as e:
             return self._failed(data, e, e.reason, started, None)
         uid_hash = self._hash(user_id) if user_id else ""
-        if action != DELETE_ACTION or not user_id.strip():
-            reason = "not a delete-user event" if action != DELETE_ACTION else "edata.userId is blank"
+        reason = skip_reason(action, user_id)
+        if reason:
             self._log("skipped", event, uid_hash, started, reason=reason)
             return Outcome.skipped(reason)
         object_id = data.get("object", {}).get("id") if isinstance(data.get("object"), dict) else None

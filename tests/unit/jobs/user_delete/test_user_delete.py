@@ -345,3 +345,40 @@ def test_an_unset_salt_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
     assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
     users = [getattr(r, "cokreat_fields", {}).get("user") for r in caplog.records]
     assert hash_id("odd-person-0010") in users  # the built-in salt: the hashes earlier versions wrote
+
+
+def test_dot_segment_user_ids_are_skipped_and_never_sent() -> None:
+    """HARDENING 12: ``..`` sent ``DELETE /program/v1/``, ``.`` ``DELETE /program/v1/user/`` (the client
+    resolves dot segments, percent-encoded or not). Such ids are skipped as invalid, as a blank one is."""
+    seen: list[tuple[str, str]] = []
+
+    async def anything(request: web.Request) -> web.StreamResponse:
+        seen.append((request.method, request.raw_path))
+        return web.json_response(OK)
+
+    async def go() -> list[Any]:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", anything)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        cfg = load_config(
+            "user-delete", overrides=[f"program-service-baseUrl=http://127.0.0.1:{port}/prefix"]
+        )
+        job = UserDeletion.from_config(cfg)
+        try:
+            return [await job.process(event(u)) for u in ("..", ".", "...", "..a", "%2e%2e")]
+        finally:
+            await job.close()
+            await runner.cleanup()
+
+    out = asyncio.run(go())
+    kinds = [(o.kind, o.reason) for o in out]
+    invalid = "edata.userId is not a valid user id: a dot segment"
+    assert kinds == [("skipped", invalid)] * 3 + [("success", ""), ("success", "")]
+    assert seen == [
+        ("DELETE", "/prefix/program/v1/user/..a"),
+        ("DELETE", "/prefix/program/v1/user/%252e%252e"),
+    ]
