@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from cokreat_jobs.core.response import HttpResponse
 
 __all__ = [
+    "exception_message",
     "ConfigError",
     "public_text",
     "InvalidField",
@@ -140,10 +141,15 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def exception_message(exc: BaseException) -> str:
+    """The exception's message, or its type's name when it has none (``TimeoutError()``)."""
+    return str(exc) or type(exc).__name__
+
+
 def public_text(error: BaseException) -> str:
     """The text of ``error`` fit for people outside operations: its ``public`` text when it has one, else its
     message (its type's name when the message is empty). Not redacted: callers redact what they write."""
     public = getattr(error, "public", None)
     if isinstance(public, str) and public:
         return public
-    return str(error) or type(error).__name__
+    return exception_message(error)

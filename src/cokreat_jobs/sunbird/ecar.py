@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
-from cokreat_jobs.core.errors import PermanentError
+from cokreat_jobs.core.errors import PermanentError, exception_message
 
 if TYPE_CHECKING:
     from cokreat_jobs.adapters.download import Downloader
@@ -72,7 +72,7 @@ except ImportError:  # a Python built without lzma: zipfile then refuses such en
 
 # What zipfile and its decompressors raise on a corrupt archive (bz2 raises OSError, a bad offset ValueError
 # or OSError, an unknown version NotImplementedError, an encrypted entry RuntimeError).
-_CORRUPT = (
+_CORRUPT: tuple[type[Exception], ...] = (
     zipfile.BadZipFile,
     zlib.error,
     *_LZMA_ERRORS,
@@ -226,11 +226,7 @@ def _open_zip(archive: str | os.PathLike[str], limits: EcarLimits) -> zipfile.Zi
             _check_entry_count(fp, limits)
         return zipfile.ZipFile(archive)
     except _CORRUPT as e:
-        raise PermanentError(f"the package is not a valid ECAR (zip): {_describe(e)}") from None
-
-
-def _describe(e: BaseException) -> str:
-    return str(e) or type(e).__name__
+        raise PermanentError(f"the package is not a valid ECAR (zip): {exception_message(e)}") from None
 
 
 def _checked_entries(zf: zipfile.ZipFile, limits: EcarLimits) -> list[tuple[zipfile.ZipInfo, str]]:
@@ -310,7 +306,7 @@ class _Expansion:
 
 
 def _corrupt(info: zipfile.ZipInfo, e: BaseException) -> PermanentError:
-    return PermanentError(f"the package is corrupt at entry {info.filename!r}: {_describe(e)}")
+    return PermanentError(f"the package is corrupt at entry {info.filename!r}: {exception_message(e)}")
 
 
 def extract_ecar(

@@ -42,6 +42,7 @@ from typing import Any
 
 import orjson
 
+from cokreat_jobs.core.errors import exception_message
 from cokreat_jobs.core.values import deep_merge
 
 __all__ = [
@@ -241,7 +242,7 @@ def request_objects(request: Mapping[str, Any], object_type: str, cfg: ImportCon
 
 def source_unreachable(exc: BaseException) -> ImportRefused:
     """The refusal of a source that could not be read at all (connection error, timeout, bad URL)."""
-    return ImportRefused(ERR_READ_SOURCE, MSG_READ_SOURCE + f"SERVER_ERROR ({exc or type(exc).__name__})")
+    return ImportRefused(ERR_READ_SOURCE, MSG_READ_SOURCE + f"SERVER_ERROR ({exception_message(exc)})")
 
 
 def source_metadata(

@@ -86,13 +86,13 @@ class SourceRule:
         if not host:
             return None
         try:
-            port = parts.port
+            given_port = parts.port
         except ValueError:
             return None
         path = parts.path
         if parts.query or text.endswith("?"):
             path += "?" + parts.query
-        return cls(text, host, None, port, path, subdomains=True)
+        return cls(text, host, None, given_port, path, subdomains=True)
 
     def matches(self, scheme: str, host: str, port: int, path_and_query: str) -> bool:
         if self.scheme is not None and scheme != self.scheme:

@@ -33,7 +33,14 @@ from cokreat_jobs.adapters.http import ServiceClient
 from cokreat_jobs.adapters.storage import CloudStorage, storage_path
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import CountingProcessor
-from cokreat_jobs.core.errors import InvalidField, JobError, PermanentError, TransientError, public_text
+from cokreat_jobs.core.errors import (
+    InvalidField,
+    JobError,
+    PermanentError,
+    TransientError,
+    exception_message,
+    public_text,
+)
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
 from cokreat_jobs.core.logs import get_logger, log_event
@@ -402,7 +409,7 @@ class ContentAutoCreator(CountingProcessor):
             if marked:
                 detail["mark_failed_error"] = marked
         record = failed_event(data, self.settings.job_name, error, code)
-        self._log("failed", data, started, reason=code, error=str(error) or type(error).__name__, **detail)
+        self._log("failed", data, started, reason=code, error=exception_message(error), **detail)
         return Outcome.failed(record, code, detail)
 
     async def _mark_failed(self, run: _Run, error: BaseException) -> str:
@@ -414,7 +421,7 @@ class ContentAutoCreator(CountingProcessor):
         try:
             await self.api.system_update(run.content_id, fields, run.req.channel)
         except Exception as e:  # the event fails anyway; its first error is the one to report
-            return str(e) or type(e).__name__
+            return exception_message(e)
         return ""
 
     def _log(self, outcome: str, data: dict[str, Any], started: float, **fields: Any) -> None:

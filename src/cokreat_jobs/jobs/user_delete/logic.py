@@ -33,7 +33,7 @@ from yarl import URL
 from cokreat_jobs.adapters.http import ServiceClient
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import Metrics
-from cokreat_jobs.core.errors import InvalidField, PermanentError, TransientError
+from cokreat_jobs.core.errors import InvalidField, PermanentError, TransientError, exception_message
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
 from cokreat_jobs.core.logs import ID_HASH_SALT_KEY, IdHasher, get_logger, log_event
@@ -239,7 +239,7 @@ class UserDeletion:
         # The failed record keeps the original event so it can be replayed: the failed topic holds personal
         # data and needs the input topic's retention and access limits (see docs). failInfo.error does not.
         record = failed_event(data, self._job, error, reason, scrub=scrub)
-        message = str(error) or type(error).__name__
+        message = exception_message(error)
         self._log("failed", event, uid_hash or "", started, reason=reason, error=(scrub or _same)(message))
         return Outcome.failed(record, reason)
 
