@@ -19,12 +19,13 @@ same id).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
 from cokreat_jobs.adapters.http import ServiceClient
 from cokreat_jobs.core.config import JobConfig
-from cokreat_jobs.core.counting import Metrics
+from cokreat_jobs.core.counting import CountingProcessor, Metrics
 from cokreat_jobs.core.errors import InvalidField, PermanentError, TransientError
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
@@ -83,12 +84,12 @@ def delete_path(user_id: str) -> str:
     return f"/program/v1/user/{quote(user_id, safe='')}"
 
 
-class UserDeletion:
-    """The job's processor: one event in, one Outcome out."""
+class UserDeletion(CountingProcessor):
+    """The job's processor: one event in, one Outcome out; counts retries and errors as the other jobs do."""
 
     def __init__(self, cfg: JobConfig, program: ServiceClient, metrics: Metrics | None = None) -> None:
         self._program = program
-        self._metrics = metrics
+        self.metrics = metrics
         self._job = cfg.get_str("job.name", JOB_NAME)
 
     @classmethod
@@ -101,9 +102,8 @@ class UserDeletion:
         )
         return cls(cfg, program, metrics)
 
-    def _count(self, name: str) -> None:
-        if self._metrics is not None:
-            self._metrics.inc(name)
+    def closers(self) -> list[Callable[[], Awaitable[Any]]]:
+        return [self._program.close]
 
     async def process(self, data: dict[str, Any]) -> Outcome:
         started = time.monotonic()
@@ -125,14 +125,14 @@ class UserDeletion:
                 is_transient=is_transient,
                 # the id is personal data: errors and logs name the call, not the path
                 label="DELETE /program/v1/user/{userId}",
-                on_retry=lambda attempt, why: self._count("error"),
+                on_retry=self.on_retry,
             )
             result = interpret(resp)
         except TransientError as e:
-            self._count("error")
+            self.count("error")
             return self._failed(data, e, "retries-exhausted", started, uid_hash, event)
         except PermanentError as e:
-            self._count("error")
+            self.count("error")
             return self._failed(data, e, "permanent", started, uid_hash, event)
         self._log("success", event, uid_hash, started, result=result)
         return Outcome.success(detail={"result": result})
@@ -165,9 +165,6 @@ class UserDeletion:
             duration_ms=int((time.monotonic() - started) * 1000),
             **fields,
         )
-
-    async def close(self) -> None:
-        await self._program.close()
 
 
 def _scrub(message: str) -> str:
