@@ -9,6 +9,7 @@
   and ``job_operators(definition, cfg)``
 - ``metrics``: ``metric_names(cfg)`` and ``FlinkCounters`` (the outcome counters and gauges)
 - ``pipeline``: the shared graph (Kafka in, ``add_operators``, failed topic) and Flink's configuration
+- ``testing``: ``PipelineDriver``, the operators driven in memory for unit tests (no Flink running)
 - ``jars``: where the connector jar and the Flink distribution are
 - ``runner``: ``run_local(definition, cfg)`` on the MiniCluster, ``job_main`` for ``flink run -py``
 """
