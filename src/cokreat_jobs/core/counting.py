@@ -28,24 +28,28 @@ class Processor(Protocol):
 
 
 class CountingProcessor:
-    """Base of the processors: `_count`, the retry hook the HTTP clients call, and `close`."""
+    """Base of the processors: `count` into the job's metrics, `on_retry` (the hook the HTTP clients call on
+    each retried call), `closers` (the clients a subclass owns) and `close`.
 
-    _metrics: Metrics | None = None
+    A subclass sets `metrics` (None: nothing is counted, as in unit tests that do not read the counters).
+    """
 
-    def _count(self, name: str) -> None:
-        if self._metrics is not None:
-            self._metrics.inc(name)
+    metrics: Metrics | None = None
 
-    def _on_retry(self, attempt: int, reason: str) -> None:
+    def count(self, name: str) -> None:
+        if self.metrics is not None:
+            self.metrics.inc(name)
+
+    def on_retry(self, attempt: int, reason: str) -> None:
         # the Scala jobs counted a retried call as an error too; dashboards read both
-        self._count("retry")
-        self._count("error")
+        self.count("retry")
+        self.count("error")
 
-    def _closers(self) -> list[Callable[[], Awaitable[Any]]]:
+    def closers(self) -> list[Callable[[], Awaitable[Any]]]:
         """The clients this processor owns, closed in this order."""
         return []
 
     async def close(self) -> None:
-        for closer in self._closers():
+        for closer in self.closers():
             with contextlib.suppress(Exception):  # best effort: the worker is going away
                 await closer()

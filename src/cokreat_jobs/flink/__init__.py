@@ -2,7 +2,14 @@
 :mod:`cokreat_jobs.adapters`.
 
 - ``definition``: :class:`JobDefinition`, :class:`NextStage` (what a job contributes)
-- ``pipeline``: the shared graph (Kafka in, parse, key, async operators, failed topic) and Flink's config
+- ``elements``: the typed elements between the operators (``Event``, ``Malformed``, ``Failed``) and their
+  Flink type ``ELEMENT_TYPE``
+- ``operators``: ``RecordReader``, ``ParseAndKey``, the async stages ``ProcessEvents`` (keyed),
+  ``ProcessRecords`` (unkeyed, parses the Kafka rows), ``ProcessHandedOn`` (a next stage), ``KeyedOrder``,
+  and ``job_operators(definition, cfg)``
+- ``metrics``: ``metric_names(cfg)`` and ``FlinkCounters`` (the outcome counters and gauges)
+- ``pipeline``: the shared graph (Kafka in, ``add_operators``, failed topic) and Flink's configuration
+- ``testing``: ``PipelineDriver``, the operators driven in memory for unit tests (no Flink running)
 - ``jars``: where the connector jar and the Flink distribution are
 - ``runner``: ``run_local(definition, cfg)`` on the MiniCluster, ``job_main`` for ``flink run -py``
 """

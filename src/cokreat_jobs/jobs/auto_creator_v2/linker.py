@@ -65,8 +65,8 @@ class CollectionLinker(CountingProcessor):
     ) -> None:
         self.settings = settings
         self.content = content
-        self.api = ContentApi(content, content, on_retry=self._on_retry)
-        self._metrics = metrics
+        self.api = ContentApi(content, content, on_retry=self.on_retry)
+        self.metrics = metrics
         self._sleep = sleep
         self._clock = clock
 
@@ -75,7 +75,7 @@ class CollectionLinker(CountingProcessor):
         s = Settings.from_config(cfg)
         return cls(s, ServiceClient.from_config("content-service", s.content_base_url, cfg), metrics)
 
-    def _closers(self) -> list[Callable[[], Awaitable[Any]]]:
+    def closers(self) -> list[Callable[[], Awaitable[Any]]]:
         return [self.content.close]
 
     async def process(self, request: dict[str, Any]) -> Outcome:
@@ -91,7 +91,7 @@ class CollectionLinker(CountingProcessor):
         try:
             await self.link(identifier, parents, detail)
         except Exception as e:
-            self._count("error")
+            self.count("error")
             reason = e.reason if isinstance(e, JobError) else "permanent"
             if not isinstance(e, JobError):
                 log_event(log, "ERROR", "unexpected error", identifier=identifier, exc_info=e)
@@ -129,7 +129,7 @@ class CollectionLinker(CountingProcessor):
             f"/content/v4/read/{quote(identifier, safe='')}",
             headers={"Content-Type": JSON},
             is_transient=is_5xx_or_429,
-            on_retry=self._on_retry,
+            on_retry=self.on_retry,
             label="GET /content/v4/read/{id}",
         )
         if resp.ok:

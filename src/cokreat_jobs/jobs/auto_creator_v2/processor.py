@@ -108,7 +108,7 @@ class AutoCreatorV2(CountingProcessor):
         self.source = source
         self.storage = storage
         self.downloader = downloader
-        self._metrics = metrics
+        self.metrics = metrics
         self._client_factory = client_factory
         self._repo_clients: dict[str, ServiceClient] = {}
         self._clock = clock
@@ -132,7 +132,7 @@ class AutoCreatorV2(CountingProcessor):
             client_factory=factory,
         )
 
-    def _closers(self) -> list[Callable[[], Awaitable[Any]]]:
+    def closers(self) -> list[Callable[[], Awaitable[Any]]]:
         closers = [self.source.close, self.downloader.close, self.definitions.close]
         closers += [c.close for c in self._repo_clients.values()]
         return [*closers, self.graph.close, self.external.close]
@@ -155,10 +155,10 @@ class AutoCreatorV2(CountingProcessor):
             async with event_temp_dir(self.settings.temp_dir, req.identifier) as tmp:
                 await self._run(req, tmp, detail)
         except JobError as e:
-            self._count("error")
+            self.count("error")
             return self._failed(data, e, started, detail=detail)
         except Exception as e:  # a bug or an unforeseen library error: this event fails, the job goes on
-            self._count("error")
+            self.count("error")
             log_event(log, "ERROR", "unexpected error", identifier=req.identifier, exc_info=e)
             return self._failed(data, e, started, reason="permanent", detail=detail)
         if req.collections:
@@ -259,7 +259,7 @@ class AutoCreatorV2(CountingProcessor):
             path,
             params=params,
             is_transient=is_5xx_or_429,
-            on_retry=self._on_retry,
+            on_retry=self.on_retry,
             label=label,
             headers={"Content-Type": JSON},
         )

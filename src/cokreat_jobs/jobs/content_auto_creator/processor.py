@@ -127,11 +127,11 @@ class ContentAutoCreator(CountingProcessor):
         self.storage = storage
         self.downloader = downloader
         self.drive = drive
-        self._metrics = metrics
+        self.metrics = metrics
         self._sleep = sleep
         self._clock = clock
         if api.on_retry is None:
-            api.on_retry = self._on_retry
+            api.on_retry = self.on_retry
 
     @classmethod
     def from_config(cls, cfg: JobConfig, metrics: Metrics | None = None) -> ContentAutoCreator:
@@ -143,7 +143,7 @@ class ContentAutoCreator(CountingProcessor):
         downloader, drive = Downloader.from_config(cfg), DriveClient.from_config(cfg)
         return cls(settings, api, CloudStorage.from_config(cfg), downloader, drive, metrics)
 
-    def _closers(self) -> list[Callable[[], Awaitable[Any]]]:
+    def closers(self) -> list[Callable[[], Awaitable[Any]]]:
         return [self.api.close, self.downloader.close, self.drive.close]
 
     # ------------------------------------------------------------------------------------------ the event
@@ -167,10 +167,10 @@ class ContentAutoCreator(CountingProcessor):
         try:
             await self._run(run)
         except JobError as e:
-            self._count("error")
+            self.count("error")
             return await self._failed(data, run, e, started)
         except Exception as e:  # a bug or an unforeseen library error: the event fails, the job goes on
-            self._count("error")
+            self.count("error")
             return await self._failed(data, run, e, started, reason="permanent")
         finally:
             await run.cleanup()

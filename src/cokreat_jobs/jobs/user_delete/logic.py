@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -32,7 +32,7 @@ from yarl import URL
 
 from cokreat_jobs.adapters.http import ServiceClient
 from cokreat_jobs.core.config import JobConfig
-from cokreat_jobs.core.counting import Metrics
+from cokreat_jobs.core.counting import CountingProcessor, Metrics
 from cokreat_jobs.core.errors import InvalidField, PermanentError, TransientError, exception_message
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
@@ -148,15 +148,15 @@ def scrub_user_id(text: str, user_ids: Iterable[str]) -> str:
     return _PATH_ID_RE.sub(_PATH_MARKER + USER_PLACEHOLDER, text)
 
 
-class UserDeletion:
-    """The job's processor: one event in, one Outcome out."""
+class UserDeletion(CountingProcessor):
+    """The job's processor: one event in, one Outcome out; counts retries and errors as the other jobs do."""
 
     # said once per process when log.id_hash_salt is unset
     warned_unkeyed = False
 
     def __init__(self, cfg: JobConfig, program: ServiceClient, metrics: Metrics | None = None) -> None:
         self._program = program
-        self._metrics = metrics
+        self.metrics = metrics
         self._job = cfg.get_str("job.name", JOB_NAME)
         self._hash = IdHasher.from_config(cfg)
         if not self._hash.keyed and not UserDeletion.warned_unkeyed:
@@ -180,9 +180,8 @@ class UserDeletion:
         )
         return cls(cfg, program, metrics)
 
-    def _count(self, name: str) -> None:
-        if self._metrics is not None:
-            self._metrics.inc(name)
+    def closers(self) -> list[Callable[[], Awaitable[Any]]]:
+        return [self._program.close]
 
     async def process(self, data: dict[str, Any]) -> Outcome:
         started = time.monotonic()
@@ -210,18 +209,18 @@ class UserDeletion:
                 is_transient=is_transient,
                 # the id is personal data: errors and logs name the call, not the path
                 label="DELETE /program/v1/user/{userId}",
-                on_retry=lambda attempt, why: self._count("error"),
+                on_retry=self.on_retry,
                 scrub=scrub,
             )
             result = interpret(resp)
         except TransientError as e:
-            self._count("error")
+            self.count("error")
             return self._failed(data, e, "retries-exhausted", started, uid_hash, event, scrub)
         except PermanentError as e:
-            self._count("error")
+            self.count("error")
             return self._failed(data, e, "permanent", started, uid_hash, event, scrub)
         except Exception as e:  # a bug or an unforeseen library error: failed here, where the id is known
-            self._count("error")
+            self.count("error")
             return self._failed(data, e, "permanent", started, uid_hash, event, scrub)
         self._log("success", event, uid_hash, started, result=result)
         return Outcome.success(detail={"result": result})
@@ -256,9 +255,6 @@ class UserDeletion:
             duration_ms=int((time.monotonic() - started) * 1000),
             **fields,
         )
-
-    async def close(self) -> None:
-        await self._program.close()
 
 
 def _same(text: str) -> str:

@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -105,7 +110,17 @@ def event(uid: Any, action: str = "delete-user", **extra: Any) -> dict[str, Any]
     }
 
 
-async def run_events(service: ProgramService, events: list[dict[str, Any]]) -> list[Any]:
+class Counts:
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def inc(self, name: str, n: int = 1) -> None:
+        self.counts[name] += n
+
+
+async def run_events(
+    service: ProgramService, events: list[dict[str, Any]], metrics: Counts | None = None
+) -> list[Any]:
     app = web.Application()
     app.router.add_delete("/prefix/program/v1/user/{uid}", service.handle)
     runner = web.AppRunner(app)
@@ -121,7 +136,7 @@ async def run_events(service: ProgramService, events: list[dict[str, Any]]) -> l
             "http.retry.max_attempts=3",
         ],
     )
-    job = UserDeletion.from_config(cfg)
+    job = UserDeletion.from_config(cfg, metrics)
     try:
         return [await job.process(e) for e in events]
     finally:
@@ -382,3 +397,36 @@ def test_dot_segment_user_ids_are_skipped_and_never_sent() -> None:
         ("DELETE", "/prefix/program/v1/user/..a"),
         ("DELETE", "/prefix/program/v1/user/%252e%252e"),
     ]
+
+
+def test_retries_and_errors_are_counted_as_the_other_jobs_count_them() -> None:
+    svc = ProgramService()
+    svc.script = {
+        "u-ok": [(200, OK)],
+        "u-flaky": [(503, {}), (404, STICKY_404), (200, OK)],  # 2 retries, then deleted
+        "u-down": [(503, {})],  # 3 attempts: 2 retries, then retries exhausted
+        "u-admin": [(400, REFUSED)],  # permanent: no retry
+    }
+    metrics = Counts()
+    out = asyncio.run(run_events(svc, [event(u) for u in svc.script], metrics))
+    assert [o.kind for o in out] == ["success", "success", "failed", "failed"]
+    # each retried call counts a retry and an error (the Scala jobs' error count), each failure an error
+    assert metrics.counts == {"retry": 4, "error": 4 + 2}
+
+
+def test_the_logic_module_imports_no_pyflink() -> None:
+    src = Path(__file__).resolve().parents[4] / "src"
+    code = (
+        "import sys, cokreat_jobs.jobs.user_delete.logic\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pyflink'))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(src)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
