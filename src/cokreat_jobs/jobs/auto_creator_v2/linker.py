@@ -81,7 +81,7 @@ class CollectionLinker(CountingProcessor):
     async def process(self, request: dict[str, Any]) -> Outcome:
         started = self._clock()
         identifier = str(request.get("identifier") or "")
-        event = request.get("event") if isinstance(request.get("event"), dict) else {}
+        event: dict[str, Any] = request["event"] if isinstance(request.get("event"), dict) else {}
         detail: dict[str, Any] = dict(request.get("detail") or {})
         parents = tuple(
             CollectionRef(str(p.get("identifier") or ""), str(p.get("unitId") or ""))

@@ -183,8 +183,8 @@ class AutoCreatorV2(CountingProcessor):
         return Outcome.failed(record, code, {**(detail or {}), "error": str(error)[:500]})
 
     def _log(self, outcome: str, data: dict[str, Any], started: float, **fields: Any) -> None:
-        edata = data.get("edata") if isinstance(data.get("edata"), dict) else {}
-        meta = edata.get("metadata") if isinstance(edata.get("metadata"), dict) else {}
+        edata: dict[str, Any] = data["edata"] if isinstance(data.get("edata"), dict) else {}
+        meta: dict[str, Any] = edata["metadata"] if isinstance(edata.get("metadata"), dict) else {}
         log_event(
             log,
             "INFO" if outcome != "failed" else "WARNING",
