@@ -57,6 +57,7 @@ __all__ = [
     "NetworkPolicy",
     "close_session",
     "event_temp_dir",
+    "write_capped",
 ]
 
 logger = logging.getLogger(__name__)
@@ -207,6 +208,28 @@ class GuardedResolver(AbstractResolver):
     async def close(self) -> None:
         if self._inner is not None:
             await self._inner.close()
+
+
+async def write_capped(
+    resp: aiohttp.ClientResponse, target: Path, max_bytes: int | None, chunk_size: int, what: str
+) -> int:
+    """Stream the body into ``target``; the size cap is checked from ``Content-Length`` first, then while
+    streaming, so an oversize file is never whole on disk. Returns the bytes written. ``what`` names the file
+    in the errors ("file at <url>", "Google Drive file <id>")."""
+    declared = resp.content_length
+    if max_bytes is not None and declared is not None and declared > max_bytes:
+        raise PermanentError(
+            f"{what} is {declared} bytes, over the {max_bytes}-byte limit", status=resp.status
+        )
+    size = 0
+    # Writes are small (chunk_size) and to local disk: done inline rather than paying a thread hop each.
+    with open(target, "wb") as out:
+        async for chunk in resp.content.iter_chunked(chunk_size):
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise PermanentError(f"{what} is over the {max_bytes}-byte limit (cut off while streaming)")
+            out.write(chunk)
+    return size
 
 
 async def close_session(
@@ -465,23 +488,7 @@ class Downloader:
         self, resp: aiohttp.ClientResponse, target: Path, max_bytes: int | None, url: URL
     ) -> Downloaded:
         self._raise_for_status(resp, url)
-        declared = resp.content_length
-        if max_bytes is not None and declared is not None and declared > max_bytes:
-            raise PermanentError(
-                f"file at {_display(url)} is {declared} bytes, over the {max_bytes}-byte limit",
-                status=resp.status,
-            )
-        size = 0
-        # Writes are small (chunk_size) and to local disk: done inline rather than paying a thread hop each.
-        with open(target, "wb") as out:
-            async for chunk in resp.content.iter_chunked(self.chunk_size):
-                size += len(chunk)
-                if max_bytes is not None and size > max_bytes:
-                    raise PermanentError(
-                        f"file at {_display(url)} is over the {max_bytes}-byte limit "
-                        "(cut off while streaming)"
-                    )
-                out.write(chunk)
+        size = await write_capped(resp, target, max_bytes, self.chunk_size, f"file at {_display(url)}")
         return Downloaded(target, size, resp.headers.get("Content-Type", ""), str(resp.url))
 
     def __repr__(self) -> str:

@@ -35,7 +35,7 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
-from cokreat_jobs.adapters.download import close_session
+from cokreat_jobs.adapters.download import close_session, write_capped
 from cokreat_jobs.adapters.retry import Retryable, RetryPolicy, call_with_retries, retry_after_s
 from cokreat_jobs.core.errors import PermanentError, describe_exception
 
@@ -342,22 +342,9 @@ class DriveClient:
             async with session.get(self._file_url(file_id), params=params, headers=headers) as resp:
                 if resp.status != 200:
                     self._check(resp.status, resp.headers, await resp.read(), file_id)
-                declared = resp.content_length
-                if max_bytes is not None and declared is not None and declared > max_bytes:
-                    raise PermanentError(
-                        f"Google Drive file {file_id} is {declared} bytes, over the {max_bytes}-byte limit"
-                    )
-                size = 0
-                with open(target, "wb") as out:
-                    async for chunk in resp.content.iter_chunked(self.chunk_size):
-                        size += len(chunk)
-                        if max_bytes is not None and size > max_bytes:
-                            raise PermanentError(
-                                f"Google Drive file {file_id} is over the {max_bytes}-byte limit "
-                                "(cut off while streaming)"
-                            )
-                        out.write(chunk)
-                return size
+                return await write_capped(
+                    resp, target, max_bytes, self.chunk_size, f"Google Drive file {file_id}"
+                )
 
         try:
             size: int = await self._with_retries("download", attempt)
