@@ -92,27 +92,32 @@ class Google:
         return web.json_response(meta)
 
 
+async def start_google(pem: str, **kw: Any) -> tuple[Google, TestServer, DriveClient]:
+    """A stand-in Google (token endpoint, Drive files) and a client of it with a service-account key."""
+    google = Google()
+    app = web.Application()
+    app.router.add_post("/oauth2/token", google.token)
+    app.router.add_get("/drive/v3/files/{id}", google.file)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    base = str(server.make_url("")).rstrip("/")
+    info = {
+        "type": "service_account",
+        "project_id": "p",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "drive-reader@p.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": f"{base}/oauth2/token",
+    }
+    kw.setdefault("retry", FAST)
+    kw.setdefault("sleep", _no_sleep)
+    return google, server, DriveClient(orjson.dumps(info).decode(), api_base=base, **kw)
+
+
 def run(body: Callable[[Google, DriveClient], Awaitable[Any]], pem: str, **kw: Any) -> Any:
     async def main() -> Any:
-        google = Google()
-        app = web.Application()
-        app.router.add_post("/oauth2/token", google.token)
-        app.router.add_get("/drive/v3/files/{id}", google.file)
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        base = str(server.make_url("")).rstrip("/")
-        info = {
-            "type": "service_account",
-            "project_id": "p",
-            "private_key_id": "k1",
-            "private_key": pem,
-            "client_email": "drive-reader@p.iam.gserviceaccount.com",
-            "client_id": "1",
-            "token_uri": f"{base}/oauth2/token",
-        }
-        kw.setdefault("retry", FAST)
-        kw.setdefault("sleep", _no_sleep)
-        client = DriveClient(orjson.dumps(info).decode(), api_base=base, **kw)
+        google, server, client = await start_google(pem, **kw)
         try:
             return await body(google, client)
         finally:
@@ -362,21 +367,7 @@ def test_close_after_the_sessions_loop_has_ended(private_key_pem: str) -> None:
     clients: list[DriveClient] = []
 
     async def open_and_leave() -> None:
-        google = Google()
-        app = web.Application()
-        app.router.add_post("/oauth2/token", google.token)
-        app.router.add_get("/drive/v3/files/{id}", google.file)
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        base = str(server.make_url("")).rstrip("/")
-        info = {
-            "type": "service_account",
-            "private_key_id": "k1",
-            "private_key": private_key_pem,
-            "client_email": "drive-reader@p.iam.gserviceaccount.com",
-            "token_uri": f"{base}/oauth2/token",
-        }
-        drive = DriveClient(orjson.dumps(info).decode(), api_base=base, retry=FAST, sleep=_no_sleep)
+        _google, server, drive = await start_google(private_key_pem)
         await drive.get_metadata("f1")
         clients.append(drive)  # not closed here: its loop ends with this coroutine
         await server.close()

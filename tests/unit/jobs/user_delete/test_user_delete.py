@@ -118,11 +118,16 @@ class Counts:
         self.counts[name] += n
 
 
-async def run_events(
-    service: ProgramService, events: list[dict[str, Any]], metrics: Counts | None = None
+async def run_job(
+    routes: list[tuple[str, Any]],
+    events: list[dict[str, Any]],
+    *overrides: str,
+    metrics: Counts | None = None,
 ) -> list[Any]:
+    """``events`` through user-delete against a stand-in program-service serving ``routes`` (DELETE paths)."""
     app = web.Application()
-    app.router.add_delete("/prefix/program/v1/user/{uid}", service.handle)
+    for path, handler in routes:
+        app.router.add_delete(path, handler)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -133,8 +138,9 @@ async def run_events(
         overrides=[
             f"program-service-baseUrl=http://127.0.0.1:{port}/prefix",
             "http.retry.backoff_ms=1",
-            "http.retry.max_attempts=3",
+            *overrides,
         ],
+        env={},
     )
     job = UserDeletion.from_config(cfg, metrics)
     try:
@@ -142,6 +148,13 @@ async def run_events(
     finally:
         await job.close()
         await runner.cleanup()
+
+
+async def run_events(
+    service: ProgramService, events: list[dict[str, Any]], metrics: Counts | None = None
+) -> list[Any]:
+    routes = [("/prefix/program/v1/user/{uid}", service.handle)]
+    return await run_job(routes, events, "http.retry.max_attempts=3", metrics=metrics)
 
 
 def test_outcomes_end_to_end_against_a_scripted_service(caplog: pytest.LogCaptureFixture) -> None:
@@ -244,30 +257,11 @@ class HostileProgramService:
 
 
 async def run_hostile(svc: HostileProgramService, events: list[dict[str, Any]], *extra: str) -> list[Any]:
-    app = web.Application()
-    app.router.add_delete("/prefix/program/v1/user/{uid}", svc.delete)
-    app.router.add_delete("/prefix/elsewhere/{uid}/{again}", svc.elsewhere)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    cfg = load_config(
-        "user-delete",
-        overrides=[
-            f"program-service-baseUrl=http://127.0.0.1:{port}/prefix",
-            "http.retry.backoff_ms=1",
-            "http.retry.max_attempts=2",
-            *extra,
-        ],
-        env={},
-    )
-    job = UserDeletion.from_config(cfg)
-    try:
-        return [await job.process(e) for e in events]
-    finally:
-        await job.close()
-        await runner.cleanup()
+    routes = [
+        ("/prefix/program/v1/user/{uid}", svc.delete),
+        ("/prefix/elsewhere/{uid}/{again}", svc.elsewhere),
+    ]
+    return await run_job(routes, events, "http.retry.max_attempts=2", *extra)
 
 
 HOSTILE_IDS = [
