@@ -115,7 +115,7 @@ def test_config_map_is_hocon_with_the_packaged_keys(job: str) -> None:
     given = flat_keys(ConfigFactory.parse_string(text, resolve=False))
     # every key is one the job reads (the Scala keys, or ours from base.conf), except per-service protection
     # blocks, which may name any service
-    # metrics.prometheus.port is read by core/flink.py and off (absent) by default
+    # metrics.prometheus.port is read by flink/pipeline.py and off (absent) by default
     ours = {"metrics.prometheus.port"}
     unknown = {k for k in given if k not in packaged | ours and not k.startswith("http.services.")}
     assert not unknown, unknown

@@ -118,7 +118,7 @@ class ServiceClient:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sleep = sleep
-        # cap, adaptive limit, rate limit and Retry-After pause for this service (core/protection.py)
+        # cap, adaptive limit, rate limit and Retry-After pause for this service (adapters/protection.py)
         self.protection = protection
 
     @classmethod

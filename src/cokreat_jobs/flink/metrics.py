@@ -46,7 +46,7 @@ class FlinkCounters:
         self.totals: dict[str, int] = {k: 0 for k in names}
         self.in_flight = 0
         self._group: Any = None
-        # per target service (core/protection.py): <job>.http.<service>.<figure>, e.g. adaptive-limit
+        # per target service (adapters/protection.py): <job>.http.<service>.<figure>, e.g. adaptive-limit
         self._service_gauges: set[str] = set()
         self._service_stats: dict[str, dict[str, float]] = {}
         if ctx is not None:
