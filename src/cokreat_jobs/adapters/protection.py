@@ -12,8 +12,10 @@ which every attempt of every call passes through:
   ``http.adaptive.increase`` at most once per ``http.adaptive.increase_interval_ms`` (default 1 s: gateways
   count requests per second, and a limit that grows faster than that overshoots before the first 429 can
   come back; 0 = TCP's pace, ``increase / limit`` per success), between ``http.adaptive.min`` and
-  ``http.adaptive.max``. One burst of overload answers to requests that were already on their way cuts the
-  limit once, not once per answer;
+  ``http.adaptive.max``. Past the limit at which the service last pushed back it grows
+  :data:`PROBE_SLOWDOWN` times less often, so a steady gateway sees a probe (and its 429s) every few
+  seconds rather than every second. One burst of overload answers to requests that were already on their
+  way cuts the limit once, not once per answer;
 - an optional **rate limit** (``http.services.<name>.rate_limit_rps``, requests/s for the whole job, divided
   by ``task.parallelism`` since each parallel subtask has its own client), paced evenly, no bursts;
 - ``Retry-After``: a throttled answer that carries it pauses every call to that service until then (the
@@ -50,6 +52,7 @@ __all__ = [
     "DEFAULT_MAX_IN_FLIGHT",
     "LATENCY_BUCKETS_MS",
     "OVERLOAD_STATUSES",
+    "PROBE_SLOWDOWN",
     "AdaptiveLimit",
     "AdaptiveSettings",
     "LatencyHistogram",
@@ -65,6 +68,9 @@ __all__ = [
 DEFAULT_MAX_IN_FLIGHT = 64
 OVERLOAD_STATUSES = frozenset({429, 503})
 LATENCY_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
+
+# How much slower the adaptive limit grows past the level at which the service last answered 429/503.
+PROBE_SLOWDOWN = 4
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[Any]]
@@ -121,6 +127,8 @@ class AdaptiveLimit:
         self.limit = float(min(max(settings.initial, self.floor), self.ceiling))
         self._last_cut = -math.inf
         self._last_change = -math.inf
+        # the limit at the last cut: the level the service last pushed back at
+        self._overloaded_at = math.inf
         self.cuts = 0
 
     @property
@@ -132,10 +140,14 @@ class AdaptiveLimit:
         interval = self.settings.increase_interval_ms / 1000.0
         if interval <= 0:
             step = self.settings.increase / max(self.limit, 1.0)
-        elif now - self._last_change >= interval:
-            step = self.settings.increase
         else:
-            return
+            step = self.settings.increase
+            if self.limit + step > self._overloaded_at:
+                # Past the level that was last overloaded the probe is likely to draw 429s again: probe it
+                # PROBE_SLOWDOWN times less often (CUBIC's plateau near its last maximum, in AIMD terms).
+                interval *= PROBE_SLOWDOWN
+            if now - self._last_change < interval:
+                return
         self.limit = min(float(self.ceiling), self.limit + step)
         self._last_change = now
 
@@ -143,6 +155,7 @@ class AdaptiveLimit:
         """Cut the limit; False when this answer belongs to a congestion event already acted on."""
         if sent_at < self._last_cut:
             return False
+        self._overloaded_at = self.limit
         self.limit = max(float(self.floor), self.limit * self.settings.decrease_factor)
         self._last_cut = self._last_change = now
         self.cuts += 1

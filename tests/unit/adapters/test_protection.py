@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from cokreat_jobs.adapters.http import ServiceClient
 from cokreat_jobs.adapters.protection import (
+    PROBE_SLOWDOWN,
     AdaptiveLimit,
     AdaptiveSettings,
     LatencyHistogram,
@@ -58,18 +59,37 @@ def test_aimd_decreases_multiplicatively_and_grows_by_one_per_round_trip() -> No
 
 
 def test_aimd_grows_at_most_once_per_interval() -> None:
-    a = AdaptiveLimit(AdaptiveSettings(initial=4, increase=2, increase_interval_ms=1000))
+    a = AdaptiveLimit(AdaptiveSettings(initial=8, increase=2, increase_interval_ms=1000))
     assert a.on_overload(sent_at=0.0, now=10.0)
-    assert a.limit == 2
+    assert a.limit == 4
     for t in (10.1, 10.5, 10.99):  # within a second of the cut: no growth
         a.on_success(t)
-    assert a.limit == 2
+    assert a.limit == 4
     a.on_success(11.0)
-    assert a.limit == 4
-    a.on_success(11.5)
-    assert a.limit == 4
-    a.on_success(12.0)
     assert a.limit == 6
+    a.on_success(11.5)
+    assert a.limit == 6
+    a.on_success(12.0)
+    assert a.limit == 8
+
+
+def test_aimd_probes_past_the_last_overloaded_level_slower() -> None:
+    # the gateway pushed back at 5: growing back to 5 takes the usual second per step, going past it
+    # PROBE_SLOWDOWN seconds, so a steady gateway sees a 429 burst every few seconds, not every second
+    a = AdaptiveLimit(AdaptiveSettings(initial=5, increase=1, increase_interval_ms=1000))
+    assert a.on_overload(sent_at=0.0, now=10.0)
+    assert a.limit == 2.5
+    a.on_success(11.0)
+    a.on_success(12.0)
+    assert a.limit == 4.5
+    a.on_success(13.0)
+    a.on_success(12.0 + PROBE_SLOWDOWN - 0.01)
+    assert a.limit == 4.5
+    a.on_success(12.0 + PROBE_SLOWDOWN)
+    assert a.limit == 5.5
+    # overloaded again at 5.5: the plateau moves with it
+    assert a.on_overload(sent_at=20.0, now=20.0)
+    assert a.limit == 2.75
 
 
 def test_aimd_cuts_once_per_congestion_event() -> None:
