@@ -59,6 +59,8 @@ def test_chaos_short(short_results: dict[str, Result], scenario: str) -> None:
     if kind == "tm-kill":
         assert r.fault["kills"] and all(k["killed"] and k["restart_counted"] for k in r.fault["kills"])
         assert len(r.recovery_s) == 1
+        # the kill is a recovery the re-processing count is measured across
+        assert r.reprocessing["recoveries"] >= 1, r.reprocessing
     elif kind == "broker-bounce":
         assert r.fault["refused"] > 0
     elif kind == "service-storm":
