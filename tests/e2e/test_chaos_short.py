@@ -14,7 +14,7 @@ import pytest
 
 from cokreat_jobs.dev.chaos.report import Result, table, write_results
 from cokreat_jobs.dev.chaos.run import run_scenarios
-from cokreat_jobs.dev.chaos.scenarios import USER_DELETE_SCENARIOS
+from cokreat_jobs.dev.chaos.scenarios import DEFAULTS, USER_DELETE_SCENARIOS
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
 
@@ -42,6 +42,13 @@ def _check(r: Result) -> None:
     assert r.passed, json.dumps(r.as_dict(), indent=1)[:4000]
     assert r.lost == 0 and r.duplicates == 0
     assert r.failed == r.failed_with_reason
+    # re-processing counted from the request log, which holds the run's effectful calls
+    assert r.reprocessing["effect_calls"] > 0 and r.reprocessed == r.reprocessing["reprocessed"]
+    # the scenarios of DEFAULTS ran with the shipped restart and checkpoint settings (seen on the job)
+    assert r.defaults == (r.scenario in DEFAULTS)
+    if r.defaults:
+        assert r.settings["submitted"] == r.settings["shipped"], r.settings
+        assert r.settings["running_checkpoints"]["tolerable_failed_checkpoints"] == 0, r.settings
 
 
 @pytest.mark.parametrize("scenario", SHORT)
@@ -52,6 +59,8 @@ def test_chaos_short(short_results: dict[str, Result], scenario: str) -> None:
     if kind == "tm-kill":
         assert r.fault["kills"] and all(k["killed"] and k["restart_counted"] for k in r.fault["kills"])
         assert len(r.recovery_s) == 1
+        # the kill is a recovery the re-processing count is measured across
+        assert r.reprocessing["recoveries"] >= 1, r.reprocessing
     elif kind == "broker-bounce":
         assert r.fault["refused"] > 0
     elif kind == "service-storm":
@@ -69,6 +78,8 @@ def test_chaos_short(short_results: dict[str, Result], scenario: str) -> None:
         assert acc["links"] > 0
         if scenario.endswith(":content-auto-creator"):
             assert acc["creates"] >= acc["with_effect"] > 0, acc
+            # the seeded service account was used: Drive files downloaded with its token
+            assert acc["drive_downloads"] > 0, acc
 
 
 def test_no_secret_in_cluster_logs(short_results: dict[str, Any]) -> None:
@@ -78,3 +89,6 @@ def test_no_secret_in_cluster_logs(short_results: dict[str, Any]) -> None:
         assert r.protection["job_event_lines"] > 0, (r.scenario, r.protection)
         # the Python workers' own logs (flink-python-udf-boot.log) were read too
         assert r.protection["worker_logs"] > 0, (r.scenario, r.protection)
+        if ":" in r.scenario:
+            # the run's own service-account key was sought, besides the secrets every run seeds
+            assert r.protection["secrets_sought"] > 10, (r.scenario, r.protection)

@@ -1,6 +1,6 @@
 """One scenario's job on the stack (`Run`): its topic created, the job submitted, its batch produced, and
-every event accounted for from the sandbox's state (which users are gone), its request log (how many
-successful deletes each user got) and the failed topic (each with a reason). The job's own counters
+every event accounted for from the sandbox's state (which users are gone), its request log (re-processing
+and duplicate effects: `effects`) and the failed topic (each with a reason). The job's own counters
 restart with a task manager, so they are not used.
 
 The content jobs' run (`content.ContentRun`) keeps this life cycle and accounts from its own effects.
@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cokreat_jobs.dev.chaos.batches import Batch
-from cokreat_jobs.dev.chaos.config import JOB, job_config
+from cokreat_jobs.dev.chaos.config import JOB, defaults_problems, job_config
+from cokreat_jobs.dev.chaos.effects import Reprocessing, count_reprocessing, recovery_times
 from cokreat_jobs.dev.chaos.log import log
 from cokreat_jobs.dev.chaos.protection import protection_check
 from cokreat_jobs.dev.chaos.report import Result
@@ -31,12 +32,22 @@ class Run:
     job = JOB
     left_label = "users still present"  # what remaining() holds, for messages
 
-    def __init__(self, stack: Stack, name: str, batch: Batch, rate: float, extra: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        name: str,
+        batch: Batch,
+        rate: float,
+        extra: Iterable[str] = (),
+        defaults: bool = False,
+    ) -> None:
         from cokreat_jobs.ops.cluster import submit_job
 
         self.stack, self.name, self.batch = stack, name, batch
+        self.defaults = defaults
+        self.recoveries_ms: list[int] = []  # replays begun (the restarts come from Flink)
         self.topic = f"chaos-{name}-{uuid.uuid4().hex[:6]}"
-        self.cfg = job_config(stack, self.topic, extra)
+        self.cfg = job_config(stack, self.topic, extra, defaults)
         self.rest = FlinkRest(stack.cluster.rest_url)
         self.seq0 = self.last_seq()
         stack.sandbox.seed(users=batch.users)
@@ -157,29 +168,48 @@ class Run:
         res.events = len(self.batch.records)
         res.hostile = len(self.batch.hostile)
         res.deleted = len(users - remaining)
-        res.lost = len(remaining - failed_users)
-        oks = Counter(
-            r["path"].rsplit("/user/", 1)[1]
-            for r in self.requests()
-            if r["method"] == "DELETE" and r["status"] == 200
-        )
-        res.duplicates = sum(1 for c in oks.values() if c > 1)
-        mine = [r for r in self.failed.records if r.get("jobName") == JOB]
-        res.failed = len(mine)
-        res.failed_with_reason = sum(1 for r in mine if (r.get("failInfo") or {}).get("reason"))
-        res.failed_reasons = dict(Counter(str((r.get("failInfo") or {}).get("reason")) for r in mine))
-        if res.lost:
-            res.problems.append(f"{res.lost} events lost: e.g. {sorted(remaining - failed_users)[:3]}")
-        if res.duplicates:
-            res.problems.append(f"{res.duplicates} users got a second successful delete")
-        if res.failed_with_reason != res.failed:
-            res.problems.append(f"{res.failed - res.failed_with_reason} failed records without a reason")
+        rep = self.reprocessing(res)
+        judge(res, users, users - remaining, failed_users, rep.duplicate_effects)
+        failed_records(res, self.failed.records, JOB)
         if self.producer.errors:
             res.problems.append(f"producer errors: {self.producer.errors[:3]}")
         res.restarts = self.restarts()
         res.protection = protection_check(self.stack, self.batch.users, self.failed.records)
         if res.protection["problems"]:
             res.problems += res.protection["problems"]
+        self.check_settings(res)
+
+    def recoveries(self) -> list[int]:
+        """When the job failed over (Flink's exception history) or a replay began, epoch ms."""
+        try:
+            history = self.rest.get(f"/jobs/{self.jid}/exceptions")
+        except OSError:
+            history = {}
+        return sorted(recovery_times(history) + self.recoveries_ms)
+
+    def reprocessing(self, res: Result) -> Reprocessing:
+        """Re-processing and duplicate effects from the request log, onto `res`; a log without a single
+        effectful call of the run is a problem (nothing could then be counted)."""
+        rep = count_reprocessing(self.job, self.requests(), self.recoveries())
+        res.reprocessing = rep.as_dict()
+        res.reprocessed = rep.reprocessed
+        res.problems += reprocessing_problems(rep, expect_calls=bool(self.batch_ids()))
+        return rep
+
+    def batch_ids(self) -> list[str]:
+        return list(self.batch.users)
+
+    def check_settings(self, res: Result) -> None:
+        """Record the restart and checkpoint settings; a defaults run must have run with the shipped ones."""
+        res.defaults = self.defaults
+        try:
+            checkpoints: dict[str, Any] | None = self.rest.get(f"/jobs/{self.jid}/checkpoints/config")
+        except OSError:
+            checkpoints = None
+        settings, problems = defaults_problems(self.job, self.cfg, checkpoints)
+        res.settings = settings
+        if self.defaults:
+            res.problems += problems
 
     def cancel(self) -> None:
         try:
@@ -198,3 +228,39 @@ class Run:
                 break
             time.sleep(0.5)
         self.failed.close()
+
+
+def reprocessing_problems(rep: Reprocessing, expect_calls: bool = True) -> list[str]:
+    """What the request log's account fails on: no effectful call at all (re-processing then cannot be
+    counted, so a run that reports 0 would prove nothing). Re-processing itself is allowed (at-least-once)
+    and only reported; an effect applied twice is judged by the caller (`duplicates`)."""
+    if expect_calls and rep.effect_calls == 0:
+        return ["no effectful call of the job in the sandbox's request log: re-processing cannot be counted"]
+    return []
+
+
+def judge(
+    res: Result, expected: set[str], done: set[str], failed: set[str], duplicate_effects: list[str]
+) -> set[str]:
+    """Lost and duplicate effects onto `res`, each a problem: an event is lost when it has neither its
+    effect (`done`) nor a record with a reason in the failed topic (`failed`); an effect applied twice
+    (`duplicate_effects`, "<what> <target>") must not happen either. Returns the lost ones."""
+    lost = expected - done - failed
+    res.lost = len(lost)
+    res.duplicates = len(duplicate_effects)
+    if lost:
+        res.problems.append(f"{len(lost)} events lost: e.g. {sorted(lost)[:3]}")
+    if duplicate_effects:
+        twice = sorted(duplicate_effects)
+        res.problems.append(f"{len(twice)} effects applied twice: {twice[:3]}")
+    return lost
+
+
+def failed_records(res: Result, records: list[dict[str, Any]], job: str) -> None:
+    """The job's failed-topic records onto `res`; one without a reason is a problem."""
+    mine = [r for r in records if r.get("jobName") == job]
+    res.failed = len(mine)
+    res.failed_with_reason = sum(1 for r in mine if (r.get("failInfo") or {}).get("reason"))
+    res.failed_reasons = dict(Counter(str((r.get("failInfo") or {}).get("reason")) for r in mine))
+    if res.failed_with_reason != res.failed:
+        res.problems.append(f"{res.failed - res.failed_with_reason} failed records without a reason")

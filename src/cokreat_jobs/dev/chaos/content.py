@@ -4,16 +4,21 @@ Scenarios `tm-kill:<job>`, `broker-bounce:<job>` and `service-storm:<job>` run t
 user-delete's (`faults.tm_kill`, `faults.broker_bounce`, `faults.service_storm`) on the same stack, with a
 batch and an accounting of their own (`ContentRun`, the life cycle of `accounting.Run`):
 
-- content-auto-creator: one event per new content (a pdf re-hosted from the sandbox's file server, most
-  linked into one or two units of two seeded collections). Its effect: the content `Live` in the sandbox
-  (`GET /_sandbox/nodes/{id}`) with its origin, and a child of each of its units exactly once
-  (`GET /_sandbox/hierarchies/{collection}`). A duplicate: a second successful `POST /content/v4/create` of
-  an identifier in the request log, or a child more than once under a unit.
+- content-auto-creator: one event per new content (a pdf re-hosted from the sandbox's file server or, one
+  in five, downloaded from the sandbox's Drive stand-in with a service account made for the run, so its key
+  is really read and used; most linked into one or two units of two seeded collections). Its effect: the
+  content `Live` in the sandbox (`GET /_sandbox/nodes/{id}`) with its origin, and a child of each of its
+  units exactly once (`GET /_sandbox/hierarchies/{collection}`). A duplicate effect: a second successful
+  `POST /content/v4/create` of an identifier in the request log, two contents with one origin (search), or a
+  child more than once under a unit.
 - auto-creator-v2: one import event per question set (seeded in the sandbox's source repository, served as
   an ECAR), each linked into one unit. Its effect: the set's node in the sqlite graph store (which the
-  sandbox reads too) and the set once under its unit. A duplicate: a child more than once under a unit.
+  sandbox reads too) and the set once under its unit. A duplicate effect: a child more than once under a unit.
 
 An event is lost when it has neither its effect nor a record (with a reason) in the failed topic.
+Re-processing (every effectful call repeated after a recovery, whatever its answer) is counted from the
+request log (`effects`) and reported. The data-protection check also reads the failed contents'
+`importError`.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cokreat_jobs.core.config import JobConfig, load_config
-from cokreat_jobs.dev.chaos.accounting import Run
-from cokreat_jobs.dev.chaos.config import SEEDED_SA_KEY, chaos_overrides
+from cokreat_jobs.dev.chaos.accounting import Run, failed_records, judge
+from cokreat_jobs.dev.chaos.config import chaos_overrides, seeded_service_account
 from cokreat_jobs.dev.chaos.faults import broker_bounce, service_storm, tm_kill
 from cokreat_jobs.dev.chaos.protection import protection_check
 from cokreat_jobs.dev.chaos.report import Result
@@ -41,10 +46,12 @@ ACV2 = "auto-creator-v2"
 JOBS = (CAC, ACV2)
 CHANNEL = "ch-chaos"
 PDF = b"%PDF-1.4 chaos lesson\n" + b"x" * 4000
+DRIVE_PDF = b"%PDF-1.4 chaos lesson from Drive\n" + b"d" * 3000
+DRIVE_EVERY = 5  # one event in five takes its artifact from Drive
 
 # the paths each job calls (storm targets and the requests that are "its" in the log)
 PATHS = {
-    CAC: ["/content/v4/*", "/v3/search", "/content/v3/hierarchy*"],
+    CAC: ["/content/v4/*", "/v3/search", "/content/v3/hierarchy*", "/drive/v3/files/*"],
     ACV2: ["/api/questionset/v1/read/*", "/api/question/v1/read/*", "/source-ecar/*", "/content/*"],
 }
 
@@ -63,6 +70,7 @@ class Batch:
         self.links: dict[str, list[tuple[str, str]]] = {}
         self.collections: list[dict[str, Any]] = []
         self.hostile: dict[int, str] = {}  # none: the poison scenario is user-delete's
+        self.drive_files: list[dict[str, Any]] = []
 
     @property
     def ids(self) -> list[str]:
@@ -80,13 +88,25 @@ def _collections(tag: str, n_coll: int, n_units: int) -> tuple[list[dict[str, An
 
 
 def cac_batch(stack: Stack, tag: str, n: int) -> Batch:
-    """n new pdf contents; 3 in 4 linked (every third of those into a second unit too)."""
+    """n new pdf contents (one in five from Drive); 3 in 4 linked (every third of those into a second unit
+    too)."""
+    import base64
+
     base = stack.server.url
     folder = stack.storage_dir / "source" / tag
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "lesson.pdf").write_bytes(PDF)
     b = Batch()
     b.collections, units = _collections(tag, 2, 2)
+    drive_id = f"1ChaosDriveFile{tag}"
+    b.drive_files = [
+        {
+            "id": drive_id,
+            "name": "Chaos lesson.pdf",
+            "mimeType": "application/pdf",
+            "content_base64": base64.b64encode(DRIVE_PDF).decode(),
+        }
+    ]
     for i in range(n):
         oid = f"do_chaos_{tag}_c{i:05d}"
         pairs: list[tuple[str, str]] = []
@@ -111,7 +131,11 @@ def cac_batch(stack: Stack, tag: str, n: int) -> Batch:
                     "primaryCategory": "Learning Resource",
                     "contentType": "Resource",
                     "framework": "NCF",
-                    "artifactUrl": f"{base}/_files/source/{tag}/lesson.pdf",
+                    "artifactUrl": (
+                        f"https://drive.google.com/uc?export=download&id={drive_id}"
+                        if i % DRIVE_EVERY == DRIVE_EVERY - 1
+                        else f"{base}/_files/source/{tag}/lesson.pdf"
+                    ),
                     "lastPublishedBy": "chaos-publisher",
                 },
                 **({"collection": [{"identifier": c, "unitId": u} for c, u in pairs]} if pairs else {}),
@@ -141,29 +165,39 @@ def acv2_batch(stack: Stack, tag: str, n: int) -> tuple[Batch, list[dict[str, An
     return b, sources
 
 
-def job_config(stack: Stack, job: str, topic: str, extra: Iterable[str] = ()) -> JobConfig:
+def job_config(
+    stack: Stack,
+    job: str,
+    topic: str,
+    extra: Iterable[str] = (),
+    service_account: dict[str, str] | None = None,
+    defaults: bool = False,
+) -> JobConfig:
     """The chaos settings of user-delete's `config.job_config` (restart strategy, checkpoints, retries, the
-    seeded secrets), pointed at the sandbox as the content jobs' e2e tests do."""
+    seeded secrets), pointed at the sandbox as the content jobs' e2e tests do; content-auto-creator reads
+    Drive links with `service_account` (its key is one of the run's seeded secrets)."""
     base = stack.server.url
     port = base.rsplit(":", 1)[1]
     tmp = stack.home / "job-tmp" / job
     tmp.mkdir(parents=True, exist_ok=True)
     common = [
-        *chaos_overrides(stack, topic),
+        *chaos_overrides(stack, topic, defaults),
         f'http.allow_private_networks=["127.0.0.1:{port}"]',
         "cloud_storage_type=local",
         f"cloud_storage.local.path={stack.storage_dir.resolve()}",
         f"cloud_storage.public_base_url={base}/_files",
     ]
-    sa_key = json.dumps(json.dumps({"private_key": SEEDED_SA_KEY}))
     if job == CAC:
+        sa = service_account or seeded_service_account(f"{base}/oauth2/token")[0]
         specific = [
             f"service.search.basePath={base}",
             f"service.content_service.basePath={base}",
-            f'content_auto_creator.artifact_upload_allowed_source=["{base}/_files/source/"]',
+            f'content_auto_creator.artifact_upload_allowed_source=["{base}/_files/source/","drive.google.com"]',
             f"content_auto_creator.temp_file_location={tmp}",
             "content_auto_creator.state_wait_backoff_ms=100",
-            f"content_auto_creator.g_service_acct_cred={sa_key}",
+            # the Drive stand-in: a JWT signed with the seeded key is exchanged for a token at token_uri
+            f"content_auto_creator.drive_api_base={base}",
+            f"content_auto_creator.g_service_acct_cred={json.dumps(json.dumps(sa))}",
         ]
     else:
         specific = [
@@ -187,15 +221,27 @@ class ContentRun(Run):
     left_label = "events without their effect"
 
     def __init__(
-        self, stack: Stack, job: str, name: str, n: int, rate: float, extra: Iterable[str] = ()
+        self,
+        stack: Stack,
+        job: str,
+        name: str,
+        n: int,
+        rate: float,
+        extra: Iterable[str] = (),
+        defaults: bool = False,
     ) -> None:
         from cokreat_jobs.ops.cluster import submit_job
 
         self.stack, self.name = stack, name
         self.job = job
+        self.defaults = defaults
+        self.recoveries_ms: list[int] = []
         tag = uuid.uuid4().hex[:6]
         self.topic = f"chaos-{name.replace(':', '-')}-{tag}"
-        self.cfg = job_config(stack, job, self.topic, extra)
+        # the run's own service account: its key is a secret the jobs really read (content-auto-creator's
+        # Drive downloads), sought in the logs, the failed topic and importError
+        sa, self.run_secrets = seeded_service_account(f"{stack.server.url}/oauth2/token")
+        self.cfg = job_config(stack, job, self.topic, extra, sa, defaults)
         self.rest = FlinkRest(stack.cluster.rest_url)
         self.seq0 = self.last_seq()
         self._log: list[dict[str, Any]] = []
@@ -206,7 +252,7 @@ class ContentRun(Run):
             stack.sandbox.add_fault(path=path, latency_ms=10)
         if job == CAC:
             self.cbatch = cac_batch(stack, tag, n)
-            stack.sandbox.seed(collections=self.cbatch.collections)
+            stack.sandbox.seed(collections=self.cbatch.collections, drive_files=self.cbatch.drive_files)
         else:
             self.cbatch, sources = acv2_batch(stack, tag, n)
             stack.sandbox.seed(collections=self.cbatch.collections, source_objects=sources)
@@ -295,6 +341,64 @@ class ContentRun(Run):
                 out.add(oid)
         return out
 
+    def batch_ids(self) -> list[str]:
+        return list(self.cbatch.links)
+
+    def _node(self, oid: str) -> dict[str, Any] | None:
+        """The content's node: the sandbox's (content-auto-creator), the graph store's (auto-creator-v2)."""
+        if self.job == ACV2:
+            from cokreat_jobs.adapters.stores.sqlite_store import read_node_sync
+
+            if not self.stack.graph_db.exists():
+                return None
+            node: dict[str, Any] | None = read_node_sync(str(self.stack.graph_db), oid)
+            return node
+        try:
+            with urllib.request.urlopen(f"{self.stack.server.url}/_sandbox/nodes/{oid}", timeout=30) as r:
+                found: dict[str, Any] = json.loads(r.read())
+                return found
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    def import_errors(self, ids: Iterable[str]) -> list[str]:
+        """The importError of each content that has one (the failed ones: the job marks them Failed)."""
+        out = []
+        for oid in ids:
+            node = self._node(oid) or {}
+            if node.get("importError"):
+                out.append(str(node["importError"]))
+        return out
+
+    def origin_duplicates(self) -> list[str]:
+        """Origins with more than one content (a content created twice under different identifiers), from
+        the sandbox's search; content-auto-creator's only (auto-creator-v2 writes the graph by identifier)."""
+        if self.job != CAC:
+            return []
+        ids = list(self.cbatch.links)
+        per_origin: dict[str, set[str]] = {}
+        for i in range(0, len(ids), 50):
+            chunk = ids[i : i + 50]
+            body = {
+                "request": {
+                    "filters": {"origin": chunk, "status": []},
+                    "fields": ["identifier", "origin"],
+                    "limit": 1000,
+                }
+            }
+            req = urllib.request.Request(
+                f"{self.stack.server.url}/v3/search",
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(req, timeout=30) as r:
+                result = json.loads(r.read()).get("result") or {}
+            for hit in result.get("content") or []:
+                per_origin.setdefault(str(hit.get("origin")), set()).add(str(hit.get("identifier")))
+        return origin_duplicates(per_origin)
+
     def account(self, res: Result) -> None:
         self.failed.poll(2.0)
         children = self._children()
@@ -303,45 +407,41 @@ class ContentRun(Run):
         failed_ids = self.failed_users()
         res.events = len(self.cbatch.records)
         res.deleted = len(done)  # events with their effect
-        lost = ids - done - failed_ids
-        res.lost = len(lost)
-        # duplicates: a child more than once under a unit; a second successful create of an identifier
-        dup_links = {k for k, c in children.items() if c > 1 and k[2] in ids}
-        creates: Counter[str] = Counter()
-        if self.job == CAC:
-            for r in self.requests():
-                if r["method"] == "POST" and r["path"] == "/content/v4/create" and 200 <= r["status"] < 300:
-                    body = r["body"] if isinstance(r.get("body"), dict) else {}
-                    ident = ((body.get("request") or {}).get("content") or {}).get("identifier")
-                    creates[str(ident)] += 1
-        dup_creates = {k for k, c in creates.items() if c > 1}
-        res.duplicates = len({k[2] for k in dup_links} | dup_creates)
+        rep = self.reprocessing(res)
+        # duplicate effects: a second successful create of an identifier (request log), two contents with one
+        # origin (search), a child more than once under a unit (the trees)
+        dup_links = sorted(k for k, c in children.items() if c > 1 and k[2] in ids)
+        judge(
+            res,
+            ids,
+            done,
+            failed_ids,
+            rep.duplicate_effects
+            + self.origin_duplicates()
+            + [f"link {c}/{u}/{oid} (x{children[(c, u, oid)]})" for c, u, oid in dup_links],
+        )
         # a child under a unit it was not sent to
         wanted = {(c, u, oid) for oid, pairs in self.cbatch.links.items() for c, u in pairs}
         misplaced = [k for k in children if k[2] in ids and k not in wanted]
-        mine = [r for r in self.failed.records if r.get("jobName") == self.job]
-        res.failed = len(mine)
-        res.failed_with_reason = sum(1 for r in mine if (r.get("failInfo") or {}).get("reason"))
-        res.failed_reasons = dict(Counter(str((r.get("failInfo") or {}).get("reason")) for r in mine))
+        failed_records(res, self.failed.records, self.job)
         res.fault.setdefault("accounting", {})
         res.fault["accounting"] = {
             "with_effect": len(done),
             "failed_ids": len(failed_ids),
-            "creates": sum(creates.values()),
+            "creates": sum(
+                1
+                for r in self.requests()
+                if r["method"] == "POST" and r["path"] == "/content/v4/create" and 200 <= r["status"] < 300
+            ),
             "links": sum(1 for k in children if k[2] in ids),
+            "drive_downloads": sum(
+                1
+                for r in self.requests()
+                if r["path"].startswith("/drive/v3/files/") and 200 <= r["status"] < 300
+            ),
         }
-        if res.lost:
-            res.problems.append(f"{res.lost} events lost: e.g. {sorted(lost)[:3]}")
-        if dup_links:
-            res.problems.append(
-                f"{len(dup_links)} children more than once under a unit: {sorted(dup_links)[:3]}"
-            )
-        if dup_creates:
-            res.problems.append(f"{len(dup_creates)} identifiers created twice: {sorted(dup_creates)[:3]}")
         if misplaced:
             res.problems.append(f"{len(misplaced)} children under a unit not asked: {misplaced[:3]}")
-        if res.failed_with_reason != res.failed:
-            res.problems.append(f"{res.failed - res.failed_with_reason} failed records without a reason")
         if self.producer.errors:
             res.problems.append(f"producer errors: {self.producer.errors[:3]}")
         res.restarts = self.restarts()
@@ -350,9 +450,17 @@ class ContentRun(Run):
             [],
             self.failed.records,
             markers=(f"{self.job} success".encode(), b'"outcome":"success"'),
+            secrets=self.run_secrets,
+            texts=self.import_errors(failed_ids),
         )
         if res.protection["problems"]:
             res.problems += res.protection["problems"]
+        self.check_settings(res)
+
+
+def origin_duplicates(per_origin: dict[str, set[str]]) -> list[str]:
+    """ "origin <o> (<ids>)" for each origin with more than one content identifier."""
+    return [f"origin {o} ({', '.join(sorted(i))})" for o, i in sorted(per_origin.items()) if len(i) > 1]
 
 
 # ----------------------------------------------------------------------------------------- scenarios

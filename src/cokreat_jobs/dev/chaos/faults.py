@@ -43,6 +43,9 @@ def tm_kill(stack: Stack, res: Result, run: Run, n: int, kills: int) -> Result:
             victim = pids[k % len(pids)]
             before = run.restarts()
             kill_ms = _now_ms()
+            # what the job does again after this moment is re-processing (Flink's exception history has the
+            # failover too, but keeps only the latest entries)
+            run.recoveries_ms.append(kill_ms)
             killed = stack.cluster.kill_taskmanager(victim)
             stack.cluster.start_taskmanager()
             # the job fails over (a restart is counted, or the job's RESTARTING timestamp moves past the
@@ -192,6 +195,8 @@ def service_storm(
         for _ in range(4):
             if not run.remaining():
                 break
+            # the replayed events' calls are re-processing (their earlier calls were answered)
+            run.recoveries_ms.append(_now_ms())
             rep = replay(run.job, run.cfg, idle_timeout=5, max_wait=120)
             moved += rep.moved
             deadline = time.monotonic() + 180

@@ -17,7 +17,10 @@ class Result:
     hostile: int = 0
     deleted: int = 0
     lost: int = 0
-    duplicates: int = 0
+    # repeated effectful calls after a recovery or a success (the request log; `effects`): reported,
+    # allowed under at-least-once
+    reprocessed: int = 0
+    duplicates: int = 0  # effects applied twice: must be 0
     failed: int = 0
     failed_with_reason: int = 0
     failed_reasons: dict[str, int] = field(default_factory=dict)
@@ -27,6 +30,12 @@ class Result:
     recovery_s: list[float] = field(default_factory=list)
     memory: dict[str, Any] = field(default_factory=dict)
     protection: dict[str, Any] = field(default_factory=dict)
+    # the request log's account (`effects.Reprocessing.as_dict`): effectful calls, re-processed, retried
+    reprocessing: dict[str, Any] = field(default_factory=dict)
+    # run with the shipped restart and checkpoint settings (not the never-give-up overrides), and what the
+    # job ran with (`config.defaults_problems`)
+    defaults: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -42,8 +51,9 @@ class Result:
 
 def table(results: list[Result]) -> str:
     head = (
-        "| scenario | events | lost | duplicates | failed (with reason) | replayed | restarts | recovery (s) "
-        "| memory (RSS MiB start -> end) | result |\n|---|---|---|---|---|---|---|---|---|---|\n"
+        "| scenario | events | lost | re-processed | duplicates | failed (with reason) | replayed | restarts "
+        "| recovery (s) | memory (RSS MiB start -> end) | settings | result |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for r in results:
@@ -56,9 +66,11 @@ def table(results: list[Result]) -> str:
                 f"{e['tmp_files']}"
             )
         rows.append(
-            f"| {r.scenario} | {r.events} | {r.lost} | {r.duplicates} | {r.failed} ({r.failed_with_reason}) "
+            f"| {r.scenario} | {r.events} | {r.lost} | {r.reprocessed} | {r.duplicates} "
+            f"| {r.failed} ({r.failed_with_reason}) "
             f"| {r.replayed} | {r.restarts} | {', '.join(str(x) for x in r.recovery_s) or '-'} "
             f"| {mem or '-'} "
+            f"| {'shipped defaults' if r.defaults else 'never give up'} "
             f"| {'pass' if r.passed else 'FAIL'} |"
         )
     return head + "\n".join(rows) + "\n"
