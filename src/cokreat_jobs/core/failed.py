@@ -267,15 +267,16 @@ def failed_record_text(
     what can be written of the record, and ``source`` its Kafka coordinates when known.
     """
     why: str
+    data: bytes | None = None
     try:
-        data = orjson.dumps(record)
+        written = orjson.dumps(record)
     except Exception as e:  # an integer beyond 64 bits, a lone surrogate, a value JSON has no form for
         why = f"the failed record cannot be written as JSON ({e})"
-        data = None
     else:
-        if len(data) <= max_bytes:
-            return data.decode("utf-8")
-        why = f"the failed record of {len(data)} bytes exceeds kafka.failed.max_record_bytes ({max_bytes})"
+        if len(written) <= max_bytes:
+            return written.decode("utf-8")
+        data = written
+        why = f"the failed record of {len(written)} bytes exceeds kafka.failed.max_record_bytes ({max_bytes})"
         try:
             info = record["failInfo"]
             if (

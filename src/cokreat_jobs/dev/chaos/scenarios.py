@@ -131,8 +131,8 @@ def scenario_poison(stack: Stack, short: bool, events: int | None) -> Result:
             if reason != EXPECTED_REASON[kind]:
                 res.problems.append(f"{kind}: failed as {reason}, not {EXPECTED_REASON[kind]}")
                 continue
-            edata = r.get("edata") if isinstance(r.get("edata"), dict) else {}
-            iteration = edata.get("iteration", 1)
+            edata = r.get("edata")
+            iteration = edata.get("iteration", 1) if isinstance(edata, dict) else None
             if kind != "wrong-types" and isinstance(iteration, int) and not isinstance(iteration, bool):
                 res.problems.append(f"{kind}: its failed record's iteration {iteration!r} would be replayed")
                 continue
