@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -251,23 +252,14 @@ def assert_failed_records(
     return records
 
 
-CASES = [(job, path, name) for job, paths in FIELDS.items() for path in paths for name in HOSTILE]
+PATHS = [(job, path) for job, paths in FIELDS.items() for path in paths]
+ETS = re.compile(r'"ets":(\d+)')
 
 
-@pytest.mark.parametrize(("job", "path", "value"), CASES, ids=[f"{j}:{p}={v}" for j, p, v in CASES])
-def test_a_hostile_value_in_a_field_fails_its_event_alone(
-    job: str, path: str, value: str, tmp_path: Path
+def check_failed_record(
+    job: str, path: str, value: str, raw: bytes, offset: int, record: dict[str, Any]
 ) -> None:
-    raw = with_value(base_event(job), path, HOSTILE[value])
-    result = drive(job, [kafka_row(raw, topic="in", partition=1, offset=41)], tmp_path)
-
-    counts = {k: n for k, n in result.counts.items() if n and k not in ("error", "retry")}
-    if (job, path, value) in SKIPS:
-        assert counts == {"total": 1, "skipped": 1}
-        assert result.failed_text == []
-        return
-    assert counts == {"total": 1, "failed": 1}, result.stage_counts
-    [record] = assert_failed_records(result, 1)
+    """What a failed record of `raw` (`value` at `path`) must be, for a person and for `replay`."""
     assert record["jobName"] == job
     verdict, event = decide(record, job, MAX_ITERATION)
     if "raw" in record:
@@ -276,7 +268,7 @@ def test_a_hostile_value_in_a_field_fails_its_event_alone(
         assert verdict == "malformed"
         assert record["raw"] == raw.decode() and record["rawSize"] == len(raw) and not record["rawTruncated"]
         if record["failInfo"]["reason"] == "malformed":
-            assert record["source"] == {"topic": "in", "partition": 1, "offset": 41}
+            assert record["source"] == {"topic": "in", "partition": 1, "offset": offset}
         return
     if path == "edata":
         # the event as it came, with no edata to count in: replay leaves it for a person
@@ -294,19 +286,34 @@ def test_a_hostile_value_in_a_field_fails_its_event_alone(
         assert event is not None and orjson.loads(orjson.dumps(event))["edata"]["iteration"] == 2
 
 
-@pytest.mark.parametrize("job", list(FIELDS))
-def test_all_hostile_values_of_a_job_in_one_run(job: str, tmp_path: Path) -> None:
-    # in flight together, as in a Flink subtask: each is one outcome and at most one failed record
-    rows = [
-        kafka_row(with_value(base_event(job), path, HOSTILE[value]), offset=i)
-        for i, (j, path, value) in enumerate(CASES)
-        if j == job
-    ]
+@pytest.mark.parametrize(("job", "path"), PATHS, ids=[f"{j}:{p}" for j, p in PATHS])
+def test_each_hostile_value_in_a_field_fails_its_event_alone(job: str, path: str, tmp_path: Path) -> None:
+    # every value in flight at once, as in a Flink subtask; each event told apart by its ets
+    values = list(HOSTILE)
+    raws = []
+    for i, name in enumerate(values):
+        event = base_event(job)
+        event["ets"] += i
+        raws.append(with_value(event, path, HOSTILE[name]))
+    rows = [kafka_row(raw, topic="in", partition=1, offset=40 + i) for i, raw in enumerate(raws)]
     result = drive(job, rows, tmp_path)
-    skips = sum(1 for j, _, _ in SKIPS if j == job)
-    assert result.counts["total"] == len(rows)
-    assert result.counts["failed"] == len(rows) - skips
-    assert_failed_records(result, len(rows) - skips)
+
+    skips = [name for name in values if (job, path, name) in SKIPS]
+    counts = {k: n for k, n in result.counts.items() if n and k not in ("error", "retry")}
+    expected = {"total": len(values), "failed": len(values) - len(skips), "skipped": len(skips)}
+    assert counts == {k: n for k, n in expected.items() if n}, result.stage_counts
+    records = assert_failed_records(result, len(values) - len(skips))
+    seen: list[str] = []
+    for record in records:
+        ets = record["ets"] if "ets" in record else int(ETS.findall(record["raw"])[0])
+        i = ets - base_event(job)["ets"]
+        name = values[i]
+        seen.append(name)
+        try:
+            check_failed_record(job, path, name, raws[i], 40 + i, record)
+        except AssertionError as e:
+            raise AssertionError(f"{job}: {path} = {name}: {e}; {record}") from e
+    assert sorted(seen) == sorted(set(values) - set(skips))
 
 
 @pytest.mark.parametrize("job", list(FIELDS))
