@@ -42,7 +42,12 @@ HOSTILE = {
     "-1e400": b"-1e400",
     "NaN": b"NaN",
     "number-for-string": b"12",
+    # strings float() reads as no finite number (a numeric field may be sent as a string)
+    "nan-string": b'"NaN"',
+    "inf-string": b'"1e400"',
 }
+# the values that are strings: in a field that takes strings they are just unusual ones
+STRINGS = ("big-int-string", "nan-string", "inf-string")
 
 # The fields each job reads (core/event.py getters, the jobs' validation and request modules, their key and
 # their log lines); every one gets every hostile value.
@@ -111,12 +116,12 @@ FIELDS = {
 }
 
 # (job, field, value) that are a skip, not a failure, as for any other value of the right type that is not
-# for the job: an iteration of 1e20 or 12 past maxIteration (content-auto-creator reads it), and the string
-# "99999999999999999999" as an action, object type, stage or a download URL that is no ECAR.
+# for the job: an iteration of 1e20 or 12 past maxIteration (content-auto-creator reads it), and the strings
+# ("99999999999999999999", "NaN", "1e400") as an action, object type, stage or a download URL that is no ECAR.
 SKIPS = {
     *(("content-auto-creator", "edata.iteration", v) for v in ("1e20", "big-int", "number-for-string")),
     *(
-        (job, path, "big-int-string")
+        (job, path, value)
         for job, path in [
             ("user-delete", "edata.action"),
             ("content-auto-creator", "edata.action"),
@@ -126,6 +131,7 @@ SKIPS = {
             ("auto-creator-v2", "edata.objectType"),
             ("auto-creator-v2", "edata.metadata.downloadUrl"),
         ]
+        for value in STRINGS
     ),
 }
 
@@ -281,6 +287,9 @@ def check_failed_record(
         if value == "number-for-string":
             assert iteration == 13 and verdict == "exhausted"
     else:
+        if path == "edata.metadata.pkgVersion" and job == "content-auto-creator" and value in STRINGS[1:]:
+            # a version that is no finite number is refused (NaN would never be newer, infinity always)
+            assert record["failInfo"]["reason"] == "invalid-field", record["failInfo"]
         # the normal case: the event as it came (the value included), its iteration counted, and replayable
         assert iteration == 2 and verdict == "move"
         assert event is not None and orjson.loads(orjson.dumps(event))["edata"]["iteration"] == 2
