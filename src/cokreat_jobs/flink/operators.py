@@ -10,12 +10,20 @@ A first stage counts each input (`total`); the stage that decides an event's out
 a stage emits is its outlet's choice: failed-topic text (the last stage), or typed elements for the next stage
 (`Failed`, and `Event` for a hand-off). `job_operators` builds all of them from the job's definition and its
 configuration, once, for the pipeline and for the in-memory driver (`flink/testing.py`) alike.
+
+Nothing an event holds can raise out of an operator (an exception there fails the task, the record replays
+and the job ends FAILED): every failed record is written by `core/failed.failed_record_text`, which never
+raises and keeps it under `kafka.failed.max_record_bytes` (a raw-text record with the reason when the record
+cannot be written whole), and whatever else goes wrong after the processor, or in reading a record, ends the
+event in the failed topic with its reason and raw text. Only a processor that cannot be made (the job's
+configuration) fails the job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,7 +37,14 @@ from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import Metrics, Processor
 from cokreat_jobs.core.errors import JobError, MalformedEvent
 from cokreat_jobs.core.event import parse_record
-from cokreat_jobs.core.failed import failed_event, malformed_record
+from cokreat_jobs.core.failed import (
+    FAILED_RECORD_LIMIT,
+    error_text,
+    failed_event,
+    failed_record_text,
+    malformed_record,
+    raw_record,
+)
 from cokreat_jobs.core.logs import configure_job_logging, get_logger
 from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.flink.definition import JobDefinition, NextStage
@@ -37,6 +52,7 @@ from cokreat_jobs.flink.elements import Element, Event, Failed, Malformed
 from cokreat_jobs.flink.metrics import FlinkCounters, metric_names
 
 __all__ = [
+    "DEFAULT_FAILED_MAX_RECORD_BYTES",
     "DEFAULT_MAX_RECORD_BYTES",
     "KeyedOrder",
     "Operators",
@@ -49,6 +65,9 @@ __all__ = [
 ]
 
 DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
+# below the broker's default message.max.bytes (1,048,588): see core/failed.py
+DEFAULT_FAILED_MAX_RECORD_BYTES = FAILED_RECORD_LIMIT
+FAILED_MAX_KEY = "kafka.failed.max_record_bytes"
 
 T = TypeVar("T")
 
@@ -56,18 +75,33 @@ T = TypeVar("T")
 class RecordReader:
     """A raw Kafka row (value, topic, partition, offset) -> its `Event`, or `Malformed` with the reason."""
 
-    def __init__(self, job: JobDefinition, max_record_bytes: int) -> None:
+    def __init__(
+        self,
+        job: JobDefinition,
+        max_record_bytes: int,
+        failed_max_bytes: int = DEFAULT_FAILED_MAX_RECORD_BYTES,
+    ) -> None:
         self.job = job
         self.max_record_bytes = max_record_bytes
+        self.failed_max_bytes = failed_max_bytes
 
     def read(self, row: Row) -> tuple[Event, dict[str, Any]] | tuple[Malformed, None]:
-        """The element, and the parsed event for a stage that processes it at once."""
+        """The element, and the parsed event for a stage that processes it at once. Never raises."""
+        try:
+            return self._read(row)
+        except Exception as e:  # a bug here would fail the task on this record for ever: the record fails
+            raw = _field(row, 0)
+            raw = raw if isinstance(raw, bytes | bytearray | memoryview | str) else None
+            record = raw_record(raw, self.job.name, error_text(e), "permanent", _source(row))
+            return Malformed(failed_record_text(record, self.job.name, max_bytes=self.failed_max_bytes)), None
+
+    def _read(self, row: Row) -> tuple[Event, dict[str, Any]] | tuple[Malformed, None]:
         raw = bytes(row[0]) if row[0] is not None else b""
         try:
             event = parse_record(raw, self.max_record_bytes)
         except MalformedEvent as e:
             record = malformed_record(raw, self.job.name, str(e), row[1], row[2], row[3])
-            return Malformed(orjson.dumps(record).decode()), None
+            return Malformed(failed_record_text(record, self.job.name, max_bytes=self.failed_max_bytes)), None
         try:
             key = self.job.key_of(event)
         except Exception:  # a key we cannot read is the processor's to report, in order with nothing
@@ -75,7 +109,22 @@ class RecordReader:
         # The event travels as the record's text (parse_record accepted it, byte-order mark and all; orjson
         # refuses the mark, so the text goes without it).
         text = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
-        return Event(key, text.decode("utf-8")), event
+        return Event(key if isinstance(key, str) else "", text.decode("utf-8")), event
+
+
+def _field(row: Row, i: int) -> Any:
+    try:
+        return row[i]
+    except Exception:
+        return None
+
+
+def _source(row: Row) -> dict[str, Any] | None:
+    """The row's Kafka coordinates, for a failed record (None when the row does not have them)."""
+    topic, partition, offset = _field(row, 1), _field(row, 2), _field(row, 3)
+    if isinstance(topic, str) and isinstance(partition, int) and isinstance(offset, int):
+        return {"topic": topic, "partition": partition, "offset": offset}
+    return None
 
 
 class ParseAndKey(MapFunction):
@@ -177,6 +226,7 @@ class _Stage(AsyncFunction):
         configure_job_logging(cfg.get_str("log.level", "INFO"))
         self._log = get_logger(f"cokreat_jobs.{self._job.name}")
         self._metrics = FlinkCounters(runtime_context, self._job.name, metric_names(cfg))
+        self._failed_max = cfg.get_int(FAILED_MAX_KEY, DEFAULT_FAILED_MAX_RECORD_BYTES)
         self._cfg = cfg
 
     def _ensure_processor(self) -> Processor:
@@ -186,47 +236,88 @@ class _Stage(AsyncFunction):
             self._processor = self._factory(self._cfg, self._metrics)
         return self._processor
 
-    async def _element(self, element: Element, event: dict[str, Any] | None = None) -> list[Any]:
+    async def _element(
+        self, element: Element, event: dict[str, Any] | None = None, source: dict[str, Any] | None = None
+    ) -> list[Any]:
         self._metrics.in_flight += 1
         try:
-            if isinstance(element, Malformed):
-                self._metrics.inc("failed")
-                return self._outlet.failed(element.record)
-            if not isinstance(element, Event):
-                raise TypeError(
-                    f"{type(self).__name__} takes Event or Malformed, not {type(element).__name__}"
-                )
-            parsed: dict[str, Any] = orjson.loads(element.text) if event is None else event
-            if not element.key:
-                return await self._run(parsed)
-            return await self.order.run(element.key, lambda: self._run(parsed))
+            if isinstance(element, Event):
+                # outside the safety net: a processor that cannot be made is the job's configuration, and
+                # fails the job, as it should
+                self._ensure_processor()
+            try:
+                return await self._element_outcome(element, event, source)
+            except Exception as e:  # the last safety net: nothing about one event may fail the task
+                return self._failed_anyway(element, e, source)
         finally:
             self._metrics.in_flight -= 1
 
-    async def _run(self, event: dict[str, Any]) -> list[Any]:
+    async def _element_outcome(
+        self, element: Element, event: dict[str, Any] | None, source: dict[str, Any] | None
+    ) -> list[Any]:
+        if isinstance(element, Malformed):
+            self._metrics.inc("failed")
+            return self._outlet.failed(element.record)
+        if not isinstance(element, Event):
+            raise TypeError(f"{type(self).__name__} takes Event or Malformed, not {type(element).__name__}")
+        parsed: dict[str, Any] = orjson.loads(element.text) if event is None else event
+        if not element.key:
+            return await self._run(parsed, element.text, source)
+        return await self.order.run(element.key, lambda: self._run(parsed, element.text, source))
+
+    def _failed_anyway(self, element: Any, error: Exception, source: dict[str, Any] | None) -> list[Any]:
+        """The failed-topic record of an event whose handling raised outside the processor (counted failed
+        and error: it is a bug, in the wiring or in what the processor returned)."""
+        with contextlib.suppress(Exception):
+            self._metrics.inc("error")
+            self._metrics.inc("failed")
+        with contextlib.suppress(Exception):
+            self._log.error("failed record written from the raw event", exc_info=error)
+        text = element.text if isinstance(element, Event) else getattr(element, "record", None)
+        raw = text if isinstance(text, str) else None
+        record = raw_record(raw, self._job.name, error_text(error), "permanent", source)
+        return self._outlet.failed(failed_record_text(record, self._job.name, max_bytes=self._failed_max))
+
+    def _failed_outcome(self, event: dict[str, Any], error: Exception, reason: str, raw: str) -> Outcome:
+        try:
+            record = failed_event(event, self._job.name, error, reason)
+        except Exception:  # the event cannot even be copied: its raw text is written instead
+            record = raw_record(raw, self._job.name, error_text(error), reason)
+        return Outcome.failed(record, reason)
+
+    async def _run(self, event: dict[str, Any], raw: str, source: dict[str, Any] | None) -> list[Any]:
         processor = self._ensure_processor()
         started = time.monotonic()
         try:
             outcome = await processor.process(event)
         except JobError as e:  # a processor should return outcomes; this is the safety net
-            outcome = Outcome.failed(failed_event(event, self._job.name, e, e.reason), e.reason)
+            outcome = self._failed_outcome(event, e, e.reason, raw)
         except Exception as e:  # never restart the job because of one event
             self._metrics.inc("error")
-            outcome = Outcome.failed(failed_event(event, self._job.name, e, "permanent"), "permanent")
-        self._log.debug(
-            "event done",
-            extra={"outcome": outcome.kind, "duration_ms": int((time.monotonic() - started) * 1000)},
-        )
-        if outcome.kind == "handed-on":
+            outcome = self._failed_outcome(event, e, "permanent", raw)
+        with contextlib.suppress(Exception):
+            self._log.debug(
+                "event done",
+                extra={"outcome": outcome.kind, "duration_ms": int((time.monotonic() - started) * 1000)},
+            )
+        # What the outcome emits is made before it is counted, so that an event whose output cannot be made
+        # is counted once, as failed, by the safety net.
+        kind = outcome.kind
+        out: list[Any] = []
+        if kind == "handed-on":
             handed = self._outlet.handed_on(outcome)
             if handed is not None:
                 return handed
             # no next stage to take it (a processor used on its own): the hand-off is its success
-            outcome = Outcome.success("handed-on", outcome.detail)
-        self._metrics.inc(outcome.kind)
-        if outcome.kind == "failed" and outcome.failed_record is not None:
-            return self._outlet.failed(orjson.dumps(outcome.failed_record).decode())
-        return []
+            kind = "success"
+        elif kind == "failed":
+            record = outcome.failed_record
+            if record is None:  # a processor's slip: the event still reaches the failed topic
+                record = raw_record(None, self._job.name, "no failed record", outcome.reason or "permanent")
+            text = failed_record_text(record, self._job.name, raw, source, self._failed_max)
+            out = self._outlet.failed(text)
+        self._metrics.inc(kind)
+        return out
 
     def close(self) -> None:
         processor, self._processor = self._processor, None
@@ -268,7 +359,7 @@ class ProcessRecords(_Stage):
     async def async_invoke(self, value: Row) -> list[Any]:
         element, event = self.reader.read(value)
         self._metrics.inc("total")
-        return await self._element(element, event)
+        return await self._element(element, event, _source(value))
 
 
 class ProcessHandedOn(_Stage):
@@ -294,8 +385,13 @@ class Operators:
 
 
 def job_operators(job: JobDefinition, cfg: JobConfig) -> Operators:
-    """The operators of `job` under `cfg` (`kafka.max_record_bytes` is read here, once)."""
-    reader = RecordReader(job, cfg.get_int("kafka.max_record_bytes", DEFAULT_MAX_RECORD_BYTES))
+    """The operators of `job` under `cfg` (`kafka.max_record_bytes` is read here, once; the stages read
+    `kafka.failed.max_record_bytes` again when they open)."""
+    reader = RecordReader(
+        job,
+        cfg.get_int("kafka.max_record_bytes", DEFAULT_MAX_RECORD_BYTES),
+        cfg.get_int(FAILED_MAX_KEY, DEFAULT_FAILED_MAX_RECORD_BYTES),
+    )
     config = cfg.as_dict()
     if job.keyed:
         parse: ParseAndKey | None = ParseAndKey(reader)

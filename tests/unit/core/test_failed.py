@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import copy
 import pickle
+from typing import Any
 
 import orjson
 import pytest
@@ -15,7 +16,16 @@ from cokreat_jobs.core.errors import (
     PermanentError,
     TransientError,
 )
-from cokreat_jobs.core.failed import dumps, error_text, failed_event, loads, malformed_record
+from cokreat_jobs.core.failed import (
+    ERROR_LIMIT,
+    MAX_ITERATION,
+    dumps,
+    error_text,
+    failed_event,
+    failed_record_text,
+    loads,
+    malformed_record,
+)
 from cokreat_jobs.core.outcome import Outcome
 
 EVENT = {
@@ -212,3 +222,86 @@ def test_outcome_constructors() -> None:
     assert pickle.loads(pickle.dumps(failed)) == failed
     with pytest.raises(AttributeError):
         failed.kind = "success"  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- iterations that are no count (HARDENING 1)
+
+
+@pytest.mark.parametrize(
+    ("iteration", "expected"),
+    [
+        (0, 1),
+        (MAX_ITERATION - 1, MAX_ITERATION),
+        ("  7 ", 8),
+        (1e20, 1e20),  # not an integer: kept, replay leaves it (orjson writes it)
+        (-1e19, -1e19),
+        (2.5, 2.5),
+        ("99999999999999999999", "99999999999999999999"),
+        ("-3", "-3"),
+        ("١٢", "١٢"),  # digits, but not ASCII ones
+        (2**64, "18446744073709551616"),  # an integer orjson cannot write: its text
+        (-5, "-5"),  # replayed and failed again it would climb for ever: its text, which replay leaves
+        (MAX_ITERATION, str(MAX_ITERATION)),
+        (float("inf"), "inf"),
+        (float("nan"), "nan"),
+        ([1], [1]),
+    ],
+)
+def test_an_iteration_that_is_no_count_is_never_replayed_nor_unwritable(
+    iteration: Any, expected: Any
+) -> None:
+    from cokreat_jobs.ops.replay import decide
+
+    record = failed_event({"edata": {"iteration": iteration}}, "j", "e", "permanent")
+    got = record["edata"]["iteration"]
+    assert got == expected or (got != got and expected != expected)
+    text = failed_record_text(record, "j")
+    back = orjson.loads(text)
+    assert "raw" not in back  # written whole
+    verdict, _ = decide(back, "j", 3)
+    if isinstance(expected, int) and expected <= 3:
+        assert verdict == "move"
+    else:
+        assert verdict in ("malformed", "exhausted")
+
+
+def test_a_failed_record_that_cannot_be_written_becomes_its_raw_text() -> None:
+    raw = '{"edata": {"userId": "u1"}}'
+    for bad in (10**30, "\ud800 lone surrogate", {1, 2}):
+        record = {
+            "edata": {"x": bad},
+            "jobName": "j",
+            "failInfo": {"error": "boom", "reason": "invalid-field"},
+        }
+        back = orjson.loads(failed_record_text(record, "j", raw, {"topic": "t", "partition": 0, "offset": 3}))
+        assert back["raw"] == raw and back["rawSize"] == len(raw) and back["rawTruncated"] is False
+        assert back["failInfo"]["reason"] == "invalid-field"
+        assert back["failInfo"]["error"].startswith("boom; the failed record cannot be written as JSON")
+        assert back["source"] == {"topic": "t", "partition": 0, "offset": 3} and back["jobName"] == "j"
+    # without the raw text, what can be written of the record stands in for it
+    back = orjson.loads(failed_record_text({"edata": {"n": 10**30}}, "j"))
+    assert "1000000000000000000000000000000" in back["raw"] and back["failInfo"]["reason"] == "permanent"
+
+
+def test_a_failed_record_over_the_cap_is_cut_or_keeps_its_shape_with_a_shorter_error() -> None:
+    event = {"edata": {"iteration": 1}, "pad": "x" * 3000}
+    long_error = failed_event(event, "j", "e" * (ERROR_LIMIT * 4), "permanent")
+    text = failed_record_text(long_error, "j", max_bytes=ERROR_LIMIT + 4000)
+    back = orjson.loads(text)
+    # the error was what made it large: shortened, the record keeps its shape and replays
+    assert (
+        "raw" not in back
+        and back["pad"] == event["pad"]
+        and len(back["failInfo"]["error"]) < ERROR_LIMIT + 50
+    )
+    for cap in (2000, 500):
+        text = failed_record_text(
+            failed_event(event, "j", "boom", "permanent"), "j", '{"pad": "..."}', None, cap
+        )
+        assert len(text.encode()) <= cap
+        back = orjson.loads(text)
+        assert back["rawTruncated"] is False and back["failInfo"]["reason"] == "permanent"
+        assert "exceeds kafka.failed.max_record_bytes" in back["failInfo"]["error"]
+    # escapes make a text longer than its bytes: still under the cap
+    text = failed_record_text({"pad": "\x01" * 200_000}, "j", "\x01" * 200_000, None, 100_000)
+    assert len(text.encode()) <= 100_000 and orjson.loads(text)["rawTruncated"] is True

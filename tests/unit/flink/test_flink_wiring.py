@@ -10,6 +10,7 @@ import asyncio
 import importlib
 from typing import Any
 
+import orjson
 import pytest
 
 from cokreat_jobs.core.config import JobConfig, load_config
@@ -315,3 +316,74 @@ def test_each_jobs_operators(job: str, first: type, has_next: bool) -> None:
     assert (ops.parse is not None) is (first is ProcessEvents)
     assert reader.max_record_bytes == 2048
     assert isinstance(ops.next, ProcessHandedOn) is has_next
+
+
+class Unwritable(Scripted):
+    """A processor whose outputs cannot be written: what core/failed.py or a job could get wrong."""
+
+    async def process(self, event: dict[str, Any]) -> Outcome:
+        self.seen.append(event)
+        do = event["do"]
+        if do == "huge-int":  # what failed_event once made of edata.iteration 1e20
+            return Outcome.failed({**event, "edata": {"iteration": 10**20 + 1}}, "permanent")
+        if do == "surrogate":
+            return Outcome.failed({**event, "failInfo": {"error": "\ud800", "reason": "x"}}, "x")
+        if do == "no-record":
+            return Outcome("failed", "permanent")
+        if do == "hand-on-unwritable":
+            return Outcome.handed_on(event["id"], {"identifier": event["id"], "n": 10**30})
+        if do == "not-an-outcome":
+            return "done"  # type: ignore[return-value]
+        raise AssertionError(do)
+
+
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "unkeyed"])
+def test_an_output_that_cannot_be_written_still_fails_its_event_once(keyed: bool) -> None:
+    def factory(cfg: JobConfig, metrics: Metrics) -> Processor:
+        return Unwritable()
+
+    kinds = ["huge-int", "surrogate", "no-record", "hand-on-unwritable", "not-an-outcome"]
+    job = JobDefinition(
+        JOB, factory, by_id, keyed=keyed, next_stage=NextStage("link", Stage(), "task.link.parallelism")
+    )
+    rows = [
+        kafka_row({"id": f"do_{k}", "do": k}, topic="in", partition=3, offset=i) for i, k in enumerate(kinds)
+    ]
+    result, _ = drive(job, rows)
+
+    assert result.counts["total"] == result.counts["failed"] == len(kinds)
+    assert result.handed_on == []
+    records = result.failed
+    assert len(records) == len(kinds)
+    by_raw = {r["raw"]: r for r in records if "raw" in r}
+    for i, kind in enumerate(kinds):
+        raw = orjson.dumps({"id": f"do_{kind}", "do": kind}).decode()
+        if kind == "no-record":
+            assert any(r["failInfo"]["error"] == "no failed record" for r in records)
+            continue
+        record = by_raw[raw]  # the event's own text, where the record could not be written
+        assert record["failInfo"]["reason"] in ("permanent", "x") and record["jobName"] == JOB
+        if not keyed:  # an unkeyed stage read the Kafka row itself: it knows where the event came from
+            assert record["source"] == {"topic": "in", "partition": 3, "offset": i}
+    # a bug in what the processor returned is an error too
+    assert result.counts["error"] == 2
+
+
+def test_a_record_reader_that_fails_still_writes_the_record() -> None:
+    def bad_key(event: dict[str, Any]) -> str:
+        return 12  # type: ignore[return-value]  # a key that is no string: no key, in order with nothing
+
+    first = Stage()
+    job = JobDefinition(JOB, first, bad_key)
+    result, _ = drive(job, [kafka_row({"id": "do_1"})])
+    assert outcome_counts(result) == {"total": 1, "success": 1}
+    # a row that is not even a Kafka row (a bug upstream): a failed record, not a failed task
+    reader = job_operators(job, JobConfig({}, job=JOB)).parse
+    assert reader is not None
+    element = reader.map(("text, not bytes", "t", 0, 9))  # type: ignore[arg-type]
+    record = orjson.loads(element.record)  # type: ignore[union-attr]
+    assert record["failInfo"]["reason"] == "permanent" and record["source"] == {
+        "topic": "t",
+        "partition": 0,
+        "offset": 9,
+    }

@@ -1,5 +1,9 @@
 """user-delete's batches: one delete event per seeded user, and hostile records (not JSON, invalid UTF-8, a
-JSON array, wrong types, deep nesting, 2 MB) mixed in for the poison scenario."""
+JSON array, wrong types, deep nesting, 2 MB, and numbers out of range or not finite: 1e20, 2^64 and more,
+its string, -1e19, 1e400, NaN) mixed in for the poison scenario.
+
+Each kind ends in the failed topic with the reason `EXPECTED_REASON` names: malformed (as raw text, found by
+its Kafka coordinates), or invalid-field (the event itself, found by its mid, `wrong-<kind>-<n>`)."""
 
 from __future__ import annotations
 
@@ -23,7 +27,38 @@ def delete_event(uid: Any, n: int, action: str = "delete-user") -> bytes:
     ).encode()
 
 
-HOSTILE_KINDS = ("not-json", "invalid-utf8", "json-array", "wrong-types", "deep-nesting", "2mb-record")
+HOSTILE_KINDS = (
+    "not-json",
+    "invalid-utf8",
+    "json-array",
+    "wrong-types",
+    "deep-nesting",
+    "2mb-record",
+    # numbers: an iteration that failed_event once turned into a value orjson cannot write (the task failed,
+    # the record replayed for ever), beside a user id that is a number, so that the event fails
+    "huge-numbers",
+    "huge-iteration-string",
+    "negative-numbers",
+    # refused by the parser: no JSON number
+    "infinity",
+    "nan",
+)
+# the failInfo.reason each kind must end with
+EXPECTED_REASON = {
+    kind: "invalid-field"
+    if kind in ("wrong-types", "huge-numbers", "huge-iteration-string", "negative-numbers")
+    else "malformed"
+    for kind in HOSTILE_KINDS
+}
+
+
+def _numbers(kind: str, n: int, object_id: str, user_id: str, iteration: str) -> bytes:
+    # written as text: no Python value serialises to 99999999999999999999 as an integer literal that orjson
+    # would read back as 1e20, nor to 1e400 or NaN
+    return (
+        f'{{"mid": "wrong-{kind}-{n}", "eid": "BE_JOB_REQUEST", "object": {{"id": {object_id}}}, '
+        f'"edata": {{"action": "delete-user", "userId": {user_id}, "iteration": {iteration}}}}}'
+    ).encode()
 
 
 def hostile_record(kind: str, n: int) -> bytes:
@@ -43,7 +78,26 @@ def hostile_record(kind: str, n: int) -> bytes:
     if kind == "2mb-record":
         pad = "x" * (2 * 1024 * 1024)
         return json.dumps({"edata": {"action": "delete-user", "userId": f"big-{n}"}, "pad": pad}).encode()
+    if kind == "huge-numbers":
+        return _numbers(kind, n, "1e20", "99999999999999999999", "1e20")
+    if kind == "huge-iteration-string":
+        return _numbers(kind, n, "12", "12", '"99999999999999999999"')
+    if kind == "negative-numbers":
+        return _numbers(kind, n, "-1e19", "-1e19", "-1e19")
+    if kind == "infinity":
+        return _numbers(kind, n, '"x"', f'"inf-{n}"', "1e400")
+    if kind == "nan":
+        return _numbers(kind, n, '"x"', "NaN", "1")
     raise ValueError(kind)
+
+
+def failed_kind(record: dict[str, Any]) -> str | None:
+    """The hostile kind of a failed-topic record that carries its event (mid `wrong-...`), else None."""
+    mid = record.get("mid")
+    if not isinstance(mid, str) or not mid.startswith("wrong-"):
+        return None
+    rest = mid[len("wrong-") :]
+    return next((k for k in HOSTILE_KINDS if rest.startswith(f"{k}-")), "wrong-types")
 
 
 @dataclass
@@ -60,25 +114,13 @@ def make_batch(prefix: str, n: int, hostile_fraction: float = 0.0) -> Batch:
     if hostile_fraction > 0:
         count = max(len(HOSTILE_KINDS), round(n * hostile_fraction))
         step = max(1, len(records) // count)
+        kinds: dict[bytes, str] = {}
         for j in range(count):
             kind = HOSTILE_KINDS[j % len(HOSTILE_KINDS)]
             at = min(len(records), j * step + step // 2 + j)
-            records.insert(at, (f"hostile-{j}".encode(), hostile_record(kind, j)))
-        hostile = {i: _kind_of(r[1]) for i, r in enumerate(records) if r[0].startswith(b"hostile-")}
+            key = f"hostile-{j}".encode()
+            kinds[key] = kind
+            records.insert(at, (key, hostile_record(kind, j)))
+        # by the record's key: indexes move as later records are inserted
+        hostile = {i: kinds[r[0]] for i, r in enumerate(records) if r[0] in kinds}
     return Batch(users, records, hostile)
-
-
-def _kind_of(value: bytes) -> str:
-    if len(value) > 1024 * 1024:
-        return "2mb-record"
-    if value.startswith(b"this is not json"):
-        return "not-json"
-    if value.startswith(b"\xff"):
-        return "invalid-utf8"
-    if value.startswith(b"["):
-        return "json-array"
-    if value.startswith(b'{"mid": "wrong-'):
-        return "wrong-types"
-    if value.startswith(b'{"edata": ['):
-        return "deep-nesting"
-    return "2mb-record"

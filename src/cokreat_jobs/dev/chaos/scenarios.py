@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cokreat_jobs.dev.chaos.accounting import Run
-from cokreat_jobs.dev.chaos.batches import make_batch
+from cokreat_jobs.dev.chaos.batches import EXPECTED_REASON, failed_kind, make_batch
 from cokreat_jobs.dev.chaos.faults import broker_bounce, service_storm, tm_kill
 from cokreat_jobs.dev.chaos.log import log
 from cokreat_jobs.dev.chaos.report import Result
@@ -119,7 +119,7 @@ def scenario_poison(stack: Stack, short: bool, events: int | None) -> Result:
                 res.problems.append(f"a malformed record not from the batch: {src}")
                 continue
             ok = (
-                r.get("failInfo", {}).get("reason") == "malformed"
+                r.get("failInfo", {}).get("reason") == EXPECTED_REASON[kind]
                 and isinstance(r.get("rawSize"), int)
                 and r.get("rawEncoding") in ("utf-8", "base64")
                 and isinstance(r.get("rawTruncated"), bool)
@@ -130,11 +130,22 @@ def scenario_poison(stack: Stack, short: bool, events: int | None) -> Result:
             if not ok:
                 res.problems.append(f"{kind}: incomplete failed record {json.dumps(r)[:200]}")
             found[kind] += 1
-        found["wrong-types"] += sum(
-            1
-            for r in run.failed.records
-            if str(r.get("mid") or "").startswith("wrong-") and r["failInfo"]["reason"] == "invalid-field"
-        )
+        # the kinds that fail as events (wrong types, numbers out of range): the event with its reason, and an
+        # iteration that replay would not send round again (a number out of range is no count of replays)
+        for r in run.failed.records:
+            kind = failed_kind(r)
+            if kind is None:
+                continue
+            reason = (r.get("failInfo") or {}).get("reason")
+            if reason != EXPECTED_REASON[kind]:
+                res.problems.append(f"{kind}: failed as {reason}, not {EXPECTED_REASON[kind]}")
+                continue
+            edata = r.get("edata")
+            iteration = edata.get("iteration", 1) if isinstance(edata, dict) else None
+            if kind != "wrong-types" and isinstance(iteration, int) and not isinstance(iteration, bool):
+                res.problems.append(f"{kind}: its failed record's iteration {iteration!r} would be replayed")
+                continue
+            found[kind] += 1
         res.fault["in_failed_topic"] = dict(found)
         for kind, count in kinds.items():
             if found[kind] < count:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,14 +20,18 @@ def _pkg_version(event: Event) -> float:
     value = event.get("edata.metadata.pkgVersion")
     if value is None:
         return 0.0
+    number: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value.strip() or 0)
+            number = float(value.strip() or 0)
         except ValueError:
             pass
-    raise InvalidField("edata.metadata.pkgVersion", "a number", type_name(value))
+    # "NaN", "inf" and "1e400" are strings float() takes: NaN is never newer than anything, infinity always is
+    if number is not None and math.isfinite(number):
+        return number
+    raise InvalidField("edata.metadata.pkgVersion", "a finite number", type_name(value))
 
 
 def _collections(event: Event) -> tuple[CollectionRef, ...]:
