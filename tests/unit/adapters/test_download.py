@@ -573,4 +573,4 @@ def test_close_after_the_sessions_loop_has_ended(tmp_path: Path) -> None:
 
     with_server(body)
     asyncio.run(d[0].close())
-    assert d[0]._session is None  # noqa: SLF001
+    assert d[0].guard._session is None  # noqa: SLF001
