@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from cokreat_jobs.adapters.download import Downloader, event_temp_dir
 from cokreat_jobs.adapters.http import ServiceClient
@@ -271,11 +271,11 @@ class AutoCreatorV2(CountingProcessor):
         """``GET edata.repository`` as given: ``result.<objecttype lowercased>``."""
         self._check_repository(repository)
         url = self.downloader.check_url(repository)  # literal addresses here; the client checks the rest
-        parts = urlsplit(str(url))
-        client = self._repository_client(f"{parts.scheme}://{parts.netloc}")
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
+        # the origin without userinfo: credentials in an event's URL are not sent on
+        client = self._repository_client(str(url.origin()))
+        path = url.raw_path or "/"
+        if url.raw_query_string:
+            path += "?" + url.raw_query_string
         return await self._source_read(client, path, object_type, "GET {repository}")
 
     def _repository_client(self, origin: str) -> ServiceClient:
