@@ -264,3 +264,15 @@ def test_repository_clients_are_bounded_least_recently_used_first(env: dict[str,
     origins, shared = asyncio.run(main())
     assert origins == ["http://a.test", "http://c.test"]  # b was the least recently used
     assert shared == [True, True]
+
+
+def test_credentials_in_the_repository_url_are_not_sent_on(env: dict[str, Any]) -> None:
+    """The repository's origin is taken without userinfo: an event cannot make the job send credentials."""
+    ev = import_event(env["url"], "do_a")
+    ev["edata"]["repository"] = ev["edata"]["repository"].replace("http://", "http://someone:pw@", 1)
+    out = process(env, ev)
+    assert out.kind == "success", out.detail
+    log = httpx.get(f"{env['url']}/_sandbox/requests").json()["requests"]
+    reads = [r for r in log if r["path"].endswith("/questionset/v1/read/do_a")]
+    assert reads, [r["path"] for r in log]
+    assert all("authorization" not in {k.lower() for k in r.get("headers", {})} for r in reads), reads
