@@ -359,6 +359,12 @@ URL_CASES = [
         ["refused address 10.20.30.40 (port 8080)"],
         NOT_ALLOWED,
     ),
+    UrlCase(
+        "drive-lookalike",  # mentions Drive but is not on its host: fetched as what it is, and refused
+        "{forbidden}/drive.google.com/uc?export=download&id=abc{ext}",
+        ["refused address 127.0.0.1 (port {fport})"],
+        NOT_ALLOWED,
+    ),
     UrlCase("scheme-file", "file:///etc/passwd{ext}", ["refused URL scheme 'file'"]),
     UrlCase("scheme-ftp", "ftp://127.0.0.1:{fport}/x{ext}", ["refused URL scheme 'ftp'"]),
     UrlCase(
@@ -790,6 +796,24 @@ def test_content_hostile_app_icon(env: Env, case: UrlCase) -> None:
     url, fragments = case.fill(env.servers, ".png")
     out = run_content(env, content_event(oid, f"{env.servers.evil}/file/lesson.pdf", icon=url))
     assert_content_failed(env, out, oid, fragments, case.shown)
+
+
+DRIVE_LINKS = {
+    "dot-segments": "https://drive.google.com/uc?export=download&id=../../127.0.0.1:{fport}/x",
+    "userinfo": "https://drive.google.com/open?id=abc@127.0.0.1:{fport}",
+    "encoded-path": "https://drive.google.com/file/d/%2e%2e%2f127.0.0.1/view",
+}
+
+
+@pytest.mark.parametrize("name", list(DRIVE_LINKS))
+def test_content_drive_links_name_only_a_file_id(env: Env, name: str) -> None:
+    """A Drive link is never fetched itself: only its file id (``[A-Za-z0-9_-]+``) is sent, to the configured
+    Drive API. An id that tries to carry a path or a host is no id: the event fails before any call."""
+    oid = oid_of("hc_drive", name)
+    link = DRIVE_LINKS[name]
+    url = link.format(fport=env.servers.forbidden_port)
+    out = run_content(env, content_event(oid, url))
+    assert_content_failed(env, out, oid, ["invalid Google Drive link"])
 
 
 def test_chunked_stream_is_cut_off_early(env: Env) -> None:
