@@ -3,7 +3,10 @@ own MiniCluster: half the wall time of one after the other), real Kafka, the san
 of ``tests/unit/test_hostile_artifacts.py`` (cases and checks shared).
 
 auto-creator-v2 gets a batch of good question sets mixed with every hostile ECAR (zip-slip, absolute paths,
-zip bombs, a symlink) and every hostile URL as the ECAR's ``downloadUrl`` and as a re-hosted ``appIcon``;
+zip bombs, a symlink), every hostile URL as the ECAR's ``downloadUrl`` and as a re-hosted ``appIcon``, and
+every hostile ``edata.repository`` (a name resolving to loopback, loopback and private addresses, redirects to
+127.0.0.1, origins outside ``repository_allowed_sources``: HARDENING 2), whose refusals must say "not an
+allowed address" and whose internal service's answer must reach no store;
 content-auto-creator gets good contents mixed with every hostile URL as ``artifactUrl`` and as ``appIcon``.
 Asserted: the counters (good ones succeed, every hostile one fails), one failed-topic record per hostile event
 with reason ``permanent`` and a ``failInfo.error`` naming the cause, the same cause in each content's
@@ -35,10 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from test_hostile_artifacts import (  # noqa: E402 - the unit module's cases and servers, shared
     ECAR_CASES,
     ICON_CASES,
+    REPOSITORY_CASES,
     URL_CASES,
     HostileServers,
     acv2_settings,
     assert_contained,
+    assert_nothing_internal_published,
     content_event,
     content_settings,
     oid_of,
@@ -153,6 +158,13 @@ def test_hostile_artifacts_through_flink(
         url, acv2_want[oid] = case.fill(servers, ".png")
         seed_source(sandbox, oid, appIcon=url)
         acv2_records.append(json.dumps(import_event(sandbox, oid)).encode())
+    for case in REPOSITORY_CASES:
+        oid = oid_of(f"e2ehx_{tag}_repo", case.name)
+        url, acv2_want[oid] = case.fill(servers, "")
+        seed_source(sandbox, oid)  # the package is the sandbox's, fine: only the repository is hostile
+        event = import_event(sandbox, oid)
+        event["edata"]["repository"] = url
+        acv2_records.append(json.dumps(event).encode())
 
     # ----------------------------------------------------------------- content-auto-creator's batch
     content_work = tmp_path / "content-work"
@@ -212,6 +224,7 @@ def test_hostile_artifacts_through_flink(
     graph = str(root / "graph.db")
     assert all(read_node_sync(graph, oid) is not None for oid in acv2_good)
     assert all(read_node_sync(graph, oid) is None for oid in acv2_want)
+    assert_nothing_internal_published(root)
     assert_contained(tmp_path, acv2_work, acv2_temp)
 
     # ------------------------------------------------------------------- content-auto-creator's results

@@ -3,10 +3,18 @@
 auto-creator-v2 (both stages, as the pipeline runs them) gets ECARs with zip-slip entries, absolute paths, zip
 bombs (expanded size, understated sizes, entry count), symlink entries, an oversize or deeply nested JSON
 entry and a duplicate ``manifest.json``; both content jobs get artifact URLs
-(auto-creator-v2's ECAR ``downloadUrl`` and a re-hosted cloud prop, content-auto-creator's ``artifactUrl`` and
-``appIcon``) that point at a loopback port nobody allows, a host name resolving to loopback, link-local and
-private addresses, ``file://`` and ``ftp://``, an oversize file streamed without ``Content-Length``, and
-redirects to a forbidden address or scheme.
+(auto-creator-v2's ECAR ``downloadUrl``, a re-hosted cloud prop, a variant, a child's ``downloadUrl`` and a
+child's cloud prop; content-auto-creator's ``artifactUrl`` and ``appIcon``) that point at a loopback port
+nobody allows, a host name resolving to loopback, link-local and private addresses, ``file://`` and
+``ftp://``, an oversize file streamed without ``Content-Length``, and redirects to a forbidden address or
+scheme. auto-creator-v2's ``edata.repository`` (a JSON read whose answer the job publishes, HARDENING 2) gets
+the same addresses and redirects, origins outside ``repository_allowed_sources`` and an oversize answer; the
+forbidden server plays the internal service and answers a repository envelope with a secret in it, so a
+read that reached it would publish the secret.
+
+The network guard runs as in production: only the sandbox's and the evil server's ports are allowed
+(``http.allow_private_networks``), and the repository allow-list names every hostile origin, so that what
+refuses them is the network guard, not the name rule (which has cases of its own).
 
 Each case must end failed (reason ``permanent``) with a reason naming its cause in the failed record's
 ``failInfo.error`` (and, for content-auto-creator, in the content's ``importError``), nothing written outside
@@ -48,6 +56,7 @@ MAX_ENTRIES = 100
 MAX_JSON = LIMIT // 4  # the cap on manifest.json and hierarchy.json: under the expanded-size cap
 STREAM_BYTES = 32 * LIMIT  # what the chunked endpoint sends if nobody cuts it off (more than socket buffers)
 CHANNEL = "ch_hostile"
+INTERNAL_SECRET = "secret from a private service"
 
 
 # ---------------------------------------------------------------------------------------- hostile servers
@@ -58,14 +67,17 @@ class HostileServers:
 
     ``evil`` runs on a port the jobs' ``http.allow_private_networks`` allows (as the sandbox's is): it serves
     the hostile ECARs (``/ecar/<case>.ecar``), plain files (``/file/<name>``), a stream without
-    ``Content-Length`` (``/chunked/<name>``, chunked transfer encoding, ``STREAM_BYTES`` long) and redirects
-    (``/redirect/<target>/<name>``: to the forbidden server, to ``file://``, to the cloud metadata address).
-    ``forbidden`` runs on another loopback port, which nothing allows: it records every request it gets, and
-    the jobs must never reach it.
+    ``Content-Length`` (``/chunked/<name>``, chunked transfer encoding, ``STREAM_BYTES`` long), redirects
+    (``/redirect/<target>/<name>``: to the forbidden server, to ``file://``, to the cloud metadata address)
+    and a source repository (``/api/questionset/v1/read/<id>``: ``result.questionset`` = ``repository[id]``).
+    ``forbidden`` runs on another loopback port, which nothing allows: the internal service. It records every
+    request it gets (the jobs must never reach it) and answers each with a repository envelope holding
+    :data:`INTERNAL_SECRET`, which must never be published.
     """
 
     def __init__(self) -> None:
         self.ecars: dict[str, bytes] = {}
+        self.repository: dict[str, dict[str, Any]] = {}
         self.files: dict[str, bytes] = {"lesson.pdf": b"%PDF-1.4 hostile-test lesson\n" + b"x" * 500}
         self.forbidden_requests: list[str] = []
         self.stream_sent: list[int] = []  # bytes each chunked answer got out before it ended
@@ -114,6 +126,7 @@ class HostileServers:
         evil.router.add_get("/file/{name}", self._file)
         evil.router.add_get("/chunked/{name}", self._chunked)
         evil.router.add_get("/redirect/{target}/{name}", self._redirect)
+        evil.router.add_get("/api/questionset/v1/read/{id}", self._repository)
         forbidden = web.Application()
         forbidden.router.add_route("*", "/{tail:.*}", self._forbidden)
         self.evil_port = await self._serve(evil)
@@ -156,9 +169,17 @@ class HostileServers:
         }[target]
         return web.Response(status=302, headers={"Location": location})
 
+    async def _repository(self, request: web.Request) -> web.Response:
+        found = self.repository.get(request.match_info["id"])
+        if found is None:
+            return web.json_response({"params": {"err": "NOT_FOUND"}, "result": {}}, status=404)
+        return web.json_response({"responseCode": "OK", "result": {"questionset": found}})
+
     async def _forbidden(self, request: web.Request) -> web.Response:
         self.forbidden_requests.append(f"{request.method} {request.path_qs}")
-        return web.Response(body=b"secret from a private service")
+        # what an internal service would answer a repository read: published if the job ever read it
+        envelope = {"responseCode": "OK", "result": {"questionset": {"note": INTERNAL_SECRET}}}
+        return web.json_response(envelope)
 
     def forbidden_is_reachable(self) -> bool:
         """The forbidden server answers when asked directly (so its 0 requests mean something); the request
@@ -338,6 +359,12 @@ URL_CASES = [
         ["refused address 10.20.30.40 (port 8080)"],
         NOT_ALLOWED,
     ),
+    UrlCase(
+        "drive-lookalike",  # mentions Drive but is not on its host: fetched as what it is, and refused
+        "{forbidden}/drive.google.com/uc?export=download&id=abc{ext}",
+        ["refused address 127.0.0.1 (port {fport})"],
+        NOT_ALLOWED,
+    ),
     UrlCase("scheme-file", "file:///etc/passwd{ext}", ["refused URL scheme 'file'"]),
     UrlCase("scheme-ftp", "ftp://127.0.0.1:{fport}/x{ext}", ["refused URL scheme 'ftp'"]),
     UrlCase(
@@ -369,6 +396,44 @@ ICON_CASES = [
 ]
 
 
+# auto-creator-v2's edata.repository: every address and redirect case of the network guard (each error also
+# says "not an allowed address"), and the cases the name rule (repository_allowed_sources) refuses first.
+NOT_AN_ALLOWED_ADDRESS = "not an allowed address"
+NOT_AN_ALLOWED_SOURCE = "is not an allowed source repository"
+REPOSITORY_CASES = [
+    *(
+        UrlCase(c.name, c.url, [*c.error, NOT_AN_ALLOWED_ADDRESS], c.shown)
+        for c in URL_CASES
+        if c.shown == NOT_ALLOWED
+    ),
+    UrlCase(
+        "redirect-file", "{evil}/redirect/file/x{ext}", ["refused redirect from", "refused URL scheme 'file'"]
+    ),
+    UrlCase(
+        "origin-elsewhere", "https://elsewhere.test/api/questionset/v1/read/x{ext}", [NOT_AN_ALLOWED_SOURCE]
+    ),
+    UrlCase(
+        "origin-other-port", "http://127.0.0.1:1/api/questionset/v1/read/x{ext}", [NOT_AN_ALLOWED_SOURCE]
+    ),
+    UrlCase("scheme-file", "file:///etc/passwd{ext}", [NOT_AN_ALLOWED_SOURCE]),
+    UrlCase("scheme-ftp", "ftp://127.0.0.1:{fport}/x{ext}", [NOT_AN_ALLOWED_SOURCE]),
+    UrlCase("oversize-chunked", "{evil}/chunked/big{ext}", [f"answered more than {LIMIT} bytes"]),
+]
+
+
+def repository_origins(servers: HostileServers) -> list[str]:
+    """``repository_allowed_sources`` naming every hostile origin (so the network guard is what refuses)."""
+    fport = servers.forbidden_port
+    return [
+        servers.evil,
+        servers.forbidden,
+        f"localhost:{fport}",
+        f"[::1]:{fport}",
+        "169.254.169.254",
+        "10.20.30.40:8080",
+    ]
+
+
 def oid_of(prefix: str, case: str) -> str:
     return f"do_{prefix}_" + case.replace("-", "_")
 
@@ -380,9 +445,12 @@ def acv2_settings(sandbox: str, root: Path, temp: Path, servers: HostileServers)
     """auto-creator-v2 on the sandbox with sqlite stores; only the sandbox's and the evil server's ports
     allowed; every cap ``LIMIT``."""
     sandbox_port = sandbox.rsplit(":", 1)[1]
+    repositories = ",".join(f'"{o}"' for o in [f"{sandbox}/api", *repository_origins(servers)])
     return [
         *acv2_overrides(sandbox, root / "storage", root / "graph.db", root / "external.db"),
         f'http.allow_private_networks=["127.0.0.1:{sandbox_port}","127.0.0.1:{servers.evil_port}"]',
+        f"auto_creator_v2.repository_allowed_sources=[{repositories}]",
+        f"auto_creator_v2.repository_max_bytes={LIMIT}",
         f"auto_creator_v2.temp_file_location={temp}",
         f"auto_creator_v2.ecar.max_download_bytes={LIMIT}",
         f"auto_creator_v2.ecar.max_expanded_bytes={LIMIT}",
@@ -526,7 +594,16 @@ def assert_acv2_failed(env: Env, out: Any, oid: str, fragments: list[str]) -> No
     assert out.failed_record["failInfo"]["reason"] == "permanent"
     assert out.failed_record["jobName"] == "auto-creator-v2" and out.failed_record["edata"]["iteration"] == 2
     assert read_node_sync(str(env.root / "graph.db"), oid) is None, "nothing stored for a refused package"
+    assert_nothing_internal_published(env.root)
     assert_contained(env.case_root, env.work, env.temp)
+
+
+def assert_nothing_internal_published(root: Path) -> None:
+    """The internal service's answer is in no store (graph, external, their journals) and no stored file."""
+    stores = [p for p in root.glob("*.db*") if p.is_file()]  # none yet when no event has stored anything
+    files = [p for p in (root / "storage").rglob("*") if p.is_file()] if (root / "storage").exists() else []
+    leaked = [p for p in [*stores, *files] if INTERNAL_SECRET.encode() in p.read_bytes()]
+    assert leaked == [], leaked
 
 
 def test_acv2_good_package_passes_on_these_settings(env: Env) -> None:
@@ -563,6 +640,87 @@ def test_acv2_hostile_rehosted_cloud_prop(env: Env, case: UrlCase) -> None:
     seed_source(env.sandbox, oid, appIcon=url)
     out = run_acv2(env, import_event(env.sandbox, oid))
     assert_acv2_failed(env, out, oid, fragments)
+
+
+@pytest.mark.parametrize("case", REPOSITORY_CASES, ids=lambda c: c.name)
+def test_acv2_hostile_repository(env: Env, case: UrlCase) -> None:
+    """The package and its files are fine (the sandbox's); ``edata.repository`` is hostile."""
+    oid = oid_of("hx_repo", case.name)
+    seed_source(env.sandbox, oid)
+    url, fragments = case.fill(env.servers, "")
+    event = import_event(env.sandbox, oid)
+    event["edata"]["repository"] = url
+    out = run_acv2(env, event)
+    assert_acv2_failed(env, out, oid, fragments)
+
+
+def test_acv2_repository_from_an_allowed_origin_passes(env: Env) -> None:
+    """A repository on another allowed origin (the evil server's) is read, and its answer published: the
+    refusals above are the cases' own."""
+    oid = "do_hx_repo_good"
+    seed_source(env.sandbox, oid)
+    env.servers.repository[oid] = {"identifier": oid, "name": "read from the evil origin", "status": "Live"}
+    event = import_event(env.sandbox, oid)
+    event["edata"]["repository"] = f"{env.servers.evil}/api/questionset/v1/read/{oid}"
+    out = run_acv2(env, event)
+    assert out.kind == "success", (out.kind, out.reason, out.detail)
+    node = read_node_sync(str(env.root / "graph.db"), oid)
+    assert node is not None and node["name"] == "read from the evil origin", node
+
+
+@pytest.mark.parametrize("case", ICON_CASES, ids=lambda c: c.name)
+def test_acv2_hostile_variant(env: Env, case: UrlCase) -> None:
+    """The repository (an allowed origin) names a hostile variant; variants are re-hosted like cloud props."""
+    oid = oid_of("hx_variant", case.name)
+    seed_source(env.sandbox, oid)
+    url, fragments = case.fill(env.servers, ".ecar")
+    env.servers.repository[oid] = {"identifier": oid, "variants": {"spine": {"ecarUrl": url, "size": 1}}}
+    event = import_event(env.sandbox, oid)
+    event["edata"]["repository"] = f"{env.servers.evil}/api/questionset/v1/read/{oid}"
+    out = run_acv2(env, event)
+    assert_acv2_failed(env, out, oid, fragments)
+
+
+def _set_with_child(oid: str, child: dict[str, Any]) -> bytes:
+    """The ECAR of set ``oid`` whose hierarchy holds ``child`` (a question node)."""
+    root = {"identifier": oid, "objectType": "QuestionSet", "name": f"Set {oid}"}
+    return build_ecar(
+        {
+            "items": [root, child],
+            "hierarchy": {**root, "children": [child]},
+            "hierarchy_key": "questionset",
+        }
+    )
+
+
+@pytest.mark.parametrize("case", URL_CASES, ids=lambda c: c.name)
+def test_acv2_hostile_child_download_url(env: Env, case: UrlCase) -> None:
+    """The set's package names a child whose own package URL is hostile."""
+    oid = oid_of("hx_child", case.name)
+    seed_source(env.sandbox, oid)
+    url, fragments = case.fill(env.servers, ".ecar")
+    child = {"identifier": f"{oid}_q0", "objectType": "Question", "visibility": "Parent", "downloadUrl": url}
+    env.servers.ecars[oid] = _set_with_child(oid, child)
+    event = import_event(
+        env.sandbox, oid, extra_metadata={"downloadUrl": f"{env.servers.evil}/ecar/{oid}.ecar"}
+    )
+    out = run_acv2(env, event)
+    assert_acv2_failed(env, out, oid, fragments)
+    assert read_node_sync(str(env.root / "graph.db"), f"{oid}_q0") is None
+
+
+@pytest.mark.parametrize("case", ICON_CASES, ids=lambda c: c.name)
+def test_acv2_hostile_child_cloud_prop(env: Env, case: UrlCase) -> None:
+    """A child's package is fine; the child's appIcon at the source is hostile."""
+    oid = oid_of("hx_childicon", case.name)
+    url, fragments = case.fill(env.servers, ".png")
+    obj, qids = question_set(oid, 1)
+    obj["hierarchy"]["children"][0]["appIcon"] = url  # the child seeded from its node, icon included
+    r = httpx.post(f"{env.sandbox}/_sandbox/seed", json={"source_objects": [obj]}, timeout=30)
+    assert r.status_code == 200, r.text
+    out = run_acv2(env, import_event(env.sandbox, oid))
+    assert_acv2_failed(env, out, oid, fragments)
+    assert read_node_sync(str(env.root / "graph.db"), qids[0]) is None
 
 
 # ------------------------------------------------------------------------------------ content-auto-creator
@@ -638,6 +796,24 @@ def test_content_hostile_app_icon(env: Env, case: UrlCase) -> None:
     url, fragments = case.fill(env.servers, ".png")
     out = run_content(env, content_event(oid, f"{env.servers.evil}/file/lesson.pdf", icon=url))
     assert_content_failed(env, out, oid, fragments, case.shown)
+
+
+DRIVE_LINKS = {
+    "dot-segments": "https://drive.google.com/uc?export=download&id=../../127.0.0.1:{fport}/x",
+    "userinfo": "https://drive.google.com/open?id=abc@127.0.0.1:{fport}",
+    "encoded-path": "https://drive.google.com/file/d/%2e%2e%2f127.0.0.1/view",
+}
+
+
+@pytest.mark.parametrize("name", list(DRIVE_LINKS))
+def test_content_drive_links_name_only_a_file_id(env: Env, name: str) -> None:
+    """A Drive link is never fetched itself: only its file id (``[A-Za-z0-9_-]+``) is sent, to the configured
+    Drive API. An id that tries to carry a path or a host is no id: the event fails before any call."""
+    oid = oid_of("hc_drive", name)
+    link = DRIVE_LINKS[name]
+    url = link.format(fport=env.servers.forbidden_port)
+    out = run_content(env, content_event(oid, url))
+    assert_content_failed(env, out, oid, ["invalid Google Drive link"])
 
 
 def test_chunked_stream_is_cut_off_early(env: Env) -> None:

@@ -2,9 +2,11 @@
 
 - ``retry``: the one retry loop (:func:`call_with_retries`, :func:`call_with_retries_sync`),
   :class:`RetryPolicy`, :class:`Retryable` and the one ``Retry-After`` reading (:func:`retry_after_s`)
-- ``http``: :class:`ServiceClient` (aiohttp, timeouts, bounded retries)
+- ``http``: :class:`ServiceClient` (aiohttp, timeouts, bounded retries; through a ``UrlGuard`` when its URLs
+  come from an event)
 - ``protection``: per-service cap, adaptive concurrency, rate limit, shared ``Retry-After`` pause
-- ``download``: guarded downloads (SSRF checks at resolve time, size caps, redirects checked)
+- ``download``: :class:`UrlGuard`, the one SSRF guard of event URLs (checks at resolve time, redirects checked
+  hop by hop), and guarded downloads through it (size caps, local disk errors classified)
 - ``drive``: Google Drive's REST API through aiohttp
 - ``storage``: cloud storage through fsspec
 - ``stores``: the graph and external stores (Neo4j, Cassandra, sqlite)

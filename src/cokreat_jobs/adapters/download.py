@@ -1,8 +1,10 @@
-"""Downloading files named by events (artifacts, icons, packages): streamed, capped, and guarded against SSRF.
+"""Fetching what events name (artifacts, icons, packages, the repository's metadata): guarded against SSRF.
 
 An event's URL is untrusted input: it may point at the job's own network (cloud metadata at 169.254.169.254,
 an admin port on localhost, a database on 10.x), use another scheme (``file://``), redirect there after a
-first harmless hop, or be larger than the disk. So a download here
+first harmless hop, or be larger than the disk. :class:`UrlGuard` is the one guard every such URL passes
+(:class:`Downloader` for files; a :class:`~cokreat_jobs.adapters.http.ServiceClient` given a guard for a JSON
+API read such as auto-creator-v2's ``edata.repository``). Through it a request
 
 - accepts only ``http`` and ``https``;
 - connects only to public addresses: every address a host name resolves to is checked *as resolved for the
@@ -11,13 +13,21 @@ first harmless hop, or be larger than the disk. So a download here
   reserved and unspecified addresses are refused unless ``http.allow_private_networks`` names them: a host
   name, an IP or a CIDR, optionally with ``:port``, which then limits the allowance to that port
   (``127.0.0.1:8765``, ``[::1]:8765``, ``10.0.0.0/8``, ``sandbox:9000``);
-- follows at most 5 redirects itself, checking each hop as the first;
+- follows at most 5 redirects itself, checking each hop as the first (a ``Location`` that is not a URL is a
+  permanent failure);
+- reports a refused address as a :class:`PermanentError` whose public text is only :data:`ADDRESS_REFUSED`.
+
+A download also
 - has a connect timeout, a read timeout (for each wait on the socket) and an overall deadline;
 - enforces the size cap from ``Content-Length`` before reading, and while streaming (a server that sends no
   length, or lies, is cut off as soon as the cap is passed), before the whole file is on disk;
 - retries transient failures (connection errors, timeouts, 429, 5xx) through the one retry loop
   (:mod:`cokreat_jobs.adapters.retry`: backoff, ``Retry-After`` in seconds or as an HTTP-date), then raises
-  :class:`TransientError`; refusals, oversize files and other 4xx raise :class:`PermanentError`.
+  :class:`TransientError`; refusals, oversize files and other 4xx raise :class:`PermanentError`;
+- classifies errors of the local disk apart from the network's (:func:`local_file_error`): a name too long,
+  a missing folder or a refused permission will not change by downloading again (permanent); a full disk or
+  no file handles left may be gone later (transient, replayable), but not in the seconds of a retry, so
+  neither is retried in place.
 
 :func:`event_temp_dir` gives each event a folder of its own under the job's temp location, always removed.
 """
@@ -26,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 import os
@@ -42,7 +53,13 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from cokreat_jobs.adapters.retry import Retryable, RetryPolicy, call_with_retries, retry_after_s
-from cokreat_jobs.core.errors import ConfigError, PermanentError, describe_exception
+from cokreat_jobs.core.errors import (
+    ConfigError,
+    JobError,
+    PermanentError,
+    TransientError,
+    describe_exception,
+)
 
 if TYPE_CHECKING:
     from cokreat_jobs.core.config import JobConfig
@@ -55,8 +72,11 @@ __all__ = [
     "Downloader",
     "GuardedResolver",
     "NetworkPolicy",
+    "UrlGuard",
     "close_session",
+    "display_url",
     "event_temp_dir",
+    "local_file_error",
     "write_capped",
 ]
 
@@ -200,8 +220,8 @@ class GuardedResolver(AbstractResolver):
         if not kept:
             addresses = ", ".join(sorted({r["host"] for r in results})) or "nothing"
             raise AddressRefused(
-                f"{host} resolves to {addresses}: not a public address, and http.allow_private_networks "
-                f"does not allow it on port {port}"
+                f"{host} resolves to {addresses}: not an allowed address (not public, and "
+                f"http.allow_private_networks does not allow it on port {port})"
             )
         return kept
 
@@ -210,25 +230,55 @@ class GuardedResolver(AbstractResolver):
             await self._inner.close()
 
 
+# Local disk failures a later replay may not meet again (the disk empties as other events' folders are
+# removed, handles and memory are freed as they finish), though downloading again at once would meet them.
+_LOCAL_TRANSIENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN, errno.EIO}
+)
+
+
+def local_file_error(exc: OSError, what: str) -> PermanentError | TransientError:
+    """The job's error for ``exc``, a failure of the local disk while writing ``what``.
+
+    Never a :class:`Retryable`: fetching the file again cannot mend the disk. A full disk, a quota, no file
+    handles or memory left (:data:`_LOCAL_TRANSIENT_ERRNOS`) is a TransientError (``retries-exhausted``, so
+    ``replay`` brings the event back later); anything else (a name too long, a missing folder, a refused
+    permission, a read-only disk) a PermanentError. The path is not quoted: it is the job's own temp folder.
+    """
+    code = errno.errorcode.get(exc.errno or 0, "OSError")
+    text = f"cannot write {what} to the local disk: {code}: {exc.strerror or describe_exception(exc)}"
+    if exc.errno in _LOCAL_TRANSIENT_ERRNOS:
+        return TransientError(text + " (not retried in place; a replay may succeed)")
+    return PermanentError(text)
+
+
 async def write_capped(
     resp: aiohttp.ClientResponse, target: Path, max_bytes: int | None, chunk_size: int, what: str
 ) -> int:
     """Stream the body into ``target``; the size cap is checked from ``Content-Length`` first, then while
     streaming, so an oversize file is never whole on disk. Returns the bytes written. ``what`` names the file
-    in the errors ("file at <url>", "Google Drive file <id>")."""
+    in the errors ("file at <url>", "Google Drive file <id>"). A failure of the local disk is classified by
+    :func:`local_file_error`, not left to look like the network's."""
     declared = resp.content_length
     if max_bytes is not None and declared is not None and declared > max_bytes:
         raise PermanentError(
             f"{what} is {declared} bytes, over the {max_bytes}-byte limit", status=resp.status
         )
     size = 0
+    try:
+        out = open(target, "wb")  # noqa: SIM115 - closed below; the open itself is classified too
+    except OSError as e:
+        raise local_file_error(e, what) from None
     # Writes are small (chunk_size) and to local disk: done inline rather than paying a thread hop each.
-    with open(target, "wb") as out:
+    with out:
         async for chunk in resp.content.iter_chunked(chunk_size):
             size += len(chunk)
             if max_bytes is not None and size > max_bytes:
                 raise PermanentError(f"{what} is over the {max_bytes}-byte limit (cut off while streaming)")
-            out.write(chunk)
+            try:
+                out.write(chunk)
+            except OSError as e:
+                raise local_file_error(e, what) from None
     return size
 
 
@@ -267,19 +317,11 @@ async def event_temp_dir(base: str | os.PathLike[str], label: str = "event") -> 
         await asyncio.to_thread(shutil.rmtree, path, True)
 
 
-# ----------------------------------------------------------------------------------------------- download
+# -------------------------------------------------------------------------------------------------- guard
 
 
-@dataclass(frozen=True, slots=True)
-class Downloaded:
-    path: Path
-    size: int
-    content_type: str
-    url: str  # the last hop's URL
-
-
-def _display(url: URL) -> str:
-    # No query or credentials in messages: signed URLs carry tokens in them.
+def display_url(url: URL) -> str:
+    """``scheme://host[:port]/path``: no query or credentials in messages (signed URLs carry tokens there)."""
     host = url.host or ""
     port = f":{url.explicit_port}" if url.explicit_port else ""
     return f"{url.scheme}://{host}{port}{url.path}"
@@ -299,6 +341,155 @@ def _refusal(exc: BaseException) -> AddressRefused | None:
     return None
 
 
+class UrlGuard:
+    """The SSRF guard of every URL an event names: checks, a guarded session, redirects followed by hand.
+
+    One guard owns one aiohttp session per event loop (created on first use, on the running loop): its
+    connector resolves through :class:`GuardedResolver` with no DNS cache, so every connection, redirect hops
+    included, is made to addresses checked for it. Whoever made the guard closes it (:meth:`close`).
+    """
+
+    def __init__(
+        self,
+        policy: NetworkPolicy | None = None,
+        *,
+        max_redirects: int = MAX_REDIRECTS,
+        resolver: AbstractResolver | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        self.policy = policy or NetworkPolicy()
+        self.max_redirects = max_redirects
+        self._inner_resolver = resolver
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def from_config(cls, cfg: JobConfig, **kwargs: Any) -> UrlGuard:
+        """The policy from ``http.allow_private_networks``."""
+        return cls(NetworkPolicy.from_config(cfg), **kwargs)
+
+    # -- checks
+
+    def check_url(self, url: str | URL) -> URL:
+        """The URL parsed, or PermanentError when its scheme or (literal) address is refused."""
+        try:
+            parsed = url if isinstance(url, URL) else URL(url.strip())
+        except (ValueError, TypeError) as e:
+            raise PermanentError(f"not a valid URL: {describe_exception(e)}") from None
+        scheme = (parsed.scheme or "").lower()
+        if scheme not in _DEFAULT_PORTS:
+            shown = scheme or "(none)"
+            raise PermanentError(f"refused URL scheme {shown!r}: only http and https are fetched")
+        host = parsed.host
+        if not host:
+            raise PermanentError("refused URL: it has no host")
+        try:
+            port = parsed.port or _DEFAULT_PORTS[scheme]
+        except ValueError as e:  # a port out of range is only noticed when it is read
+            raise PermanentError(f"not a valid URL: {describe_exception(e)}") from None
+        try:
+            ip = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+        except ValueError:
+            return parsed  # a name: checked by the resolver, address by address
+        if not self.policy.permits(host, ip, port):
+            raise PermanentError(
+                f"refused address {ip} (port {port}): not an allowed address (not public, and "
+                "http.allow_private_networks does not allow it)",
+                public=ADDRESS_REFUSED,
+            )
+        return parsed
+
+    def refused(self, exc: BaseException, url: URL) -> PermanentError | None:
+        """The PermanentError for ``exc`` when it is (or was caused by) an address refusal, else None."""
+        refusal = _refusal(exc)
+        if refusal is None:
+            return None
+        return PermanentError(f"refused request to {display_url(url)}: {refusal}", public=ADDRESS_REFUSED)
+
+    # -- session
+
+    def session(self) -> aiohttp.ClientSession:
+        """The guarded session for the running loop (call from a coroutine)."""
+        loop = asyncio.get_running_loop()
+        if self._session is not None and not self._session.closed and self._loop is loop:
+            return self._session
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(self.policy, self._inner_resolver),
+            # No cache: every connection is made to addresses checked for it.
+            use_dns_cache=False,
+            limit=self._max_connections,
+        )
+        # trust_env stays False: an environment proxy would connect on our behalf, unchecked.
+        self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        self._loop = loop
+        return self._session
+
+    async def close(self) -> None:
+        session, loop = self._session, self._loop
+        self._session = self._loop = None
+        await close_session(session, loop)
+
+    # -- requests
+
+    @contextlib.asynccontextmanager
+    async def open(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        timeout: aiohttp.ClientTimeout,
+        headers: Any = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The response of the last hop: the URL checked, redirects followed by hand and each hop checked as
+        the first. Bodiless requests only (GET, HEAD): a redirect repeats the method. Address refusals by
+        the resolver are raised as they come (an aiohttp error): :meth:`refused` classifies them."""
+        first = self.check_url(url)
+        current = first
+        use = session or self.session()
+        for _hop in range(self.max_redirects + 1):
+            resp = await use.request(method, current, headers=headers, allow_redirects=False, timeout=timeout)
+            if resp.status in REDIRECT_STATUSES and "Location" in resp.headers:
+                location = resp.headers["Location"]
+                resp.release()
+                try:
+                    target = current.join(URL(location))
+                except (ValueError, TypeError) as e:
+                    # a Location no URL can be made of: the same answer comes again, so permanent
+                    raise PermanentError(
+                        f"{display_url(first)} redirected to a malformed Location: {describe_exception(e)}"
+                    ) from None
+                try:
+                    current = self.check_url(target)
+                except PermanentError as e:
+                    # an address refusal says no more outside than it did for the first URL
+                    raise PermanentError(
+                        f"refused redirect from {display_url(first)}: {e}", public=e.public
+                    ) from None
+                continue
+            try:
+                yield resp
+            finally:
+                resp.release()
+            return
+        raise PermanentError(f"{display_url(first)} redirected more than {self.max_redirects} times")
+
+    def __repr__(self) -> str:
+        return f"UrlGuard(allowances={len(self.policy.allowances)})"
+
+
+# ----------------------------------------------------------------------------------------------- download
+
+
+@dataclass(frozen=True, slots=True)
+class Downloaded:
+    path: Path
+    size: int
+    content_type: str
+    url: str  # the last hop's URL
+
+
 class Downloader:
     """Guarded, streamed downloads and HEAD sizes (see the module docstring)."""
 
@@ -316,18 +507,19 @@ class Downloader:
         resolver: AbstractResolver | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
-        self.policy = policy or NetworkPolicy()
+        # the downloader's guard (and its session) also serve other reads of event URLs (guard=...)
+        self.guard = UrlGuard(policy, max_redirects=max_redirects, resolver=resolver)
         self.retry = retry or RetryPolicy()
         self.timeout = aiohttp.ClientTimeout(
             total=total_timeout_s, sock_connect=connect_timeout_s, sock_read=read_timeout_s
         )
-        self.max_redirects = max_redirects
         self.chunk_size = chunk_size
         self._headers = {"User-Agent": user_agent}
-        self._inner_resolver = resolver
         self._sleep = sleep
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def policy(self) -> NetworkPolicy:
+        return self.guard.policy
 
     @classmethod
     def from_config(cls, cfg: JobConfig, **kwargs: Any) -> Downloader:
@@ -340,57 +532,12 @@ class Downloader:
         kwargs.setdefault("total_timeout_s", total_ms / 1000.0 if total_ms > 0 else None)
         return cls(NetworkPolicy.from_config(cfg), **kwargs)
 
-    # -- session
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        if self._session is not None and not self._session.closed and self._loop is loop:
-            return self._session
-        connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(self.policy, self._inner_resolver),
-            # No cache: every connection is made to addresses checked for it.
-            use_dns_cache=False,
-            limit=100,
-        )
-        # trust_env stays False: an environment proxy would connect on our behalf, unchecked.
-        self._session = aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), timeout=self.timeout
-        )
-        self._loop = loop
-        return self._session
-
     async def close(self) -> None:
-        session, loop = self._session, self._loop
-        self._session = self._loop = None
-        await close_session(session, loop)
-
-    # -- checks
+        await self.guard.close()
 
     def check_url(self, url: str | URL) -> URL:
         """The URL parsed, or PermanentError when its scheme or (literal) address is refused."""
-        try:
-            parsed = url if isinstance(url, URL) else URL(url.strip())
-        except (ValueError, TypeError) as e:
-            raise PermanentError(f"not a valid URL: {describe_exception(e)}") from None
-        scheme = (parsed.scheme or "").lower()
-        if scheme not in _DEFAULT_PORTS:
-            shown = scheme or "(none)"
-            raise PermanentError(f"refused URL scheme {shown!r}: only http and https are downloaded")
-        host = parsed.host
-        if not host:
-            raise PermanentError("refused URL: it has no host")
-        port = parsed.port or _DEFAULT_PORTS[scheme]
-        try:
-            ip = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
-        except ValueError:
-            return parsed  # a name: checked by the resolver, address by address
-        if not self.policy.permits(host, ip, port):
-            raise PermanentError(
-                f"refused address {ip} (port {port}): not a public address, and http.allow_private_networks "
-                "does not allow it",
-                public=ADDRESS_REFUSED,
-            )
-        return parsed
+        return self.guard.check_url(url)
 
     # -- requests
 
@@ -428,67 +575,43 @@ class Downloader:
         async def classified() -> Any:
             try:
                 return await attempt()
-            except (Retryable, PermanentError):
+            except (Retryable, JobError):
                 raise
             except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as e:
-                raise PermanentError(f"cannot download {_display(url)}: {describe_exception(e)}") from None
+                raise PermanentError(f"cannot download {display_url(url)}: {describe_exception(e)}") from None
             except (aiohttp.ClientError, TimeoutError, OSError) as e:
-                refusal = _refusal(e)
-                if refusal is not None:
-                    raise PermanentError(
-                        f"refused download of {_display(url)}: {refusal}", public=ADDRESS_REFUSED
-                    ) from None
+                refused = self.guard.refused(e, url)
+                if refused is not None:
+                    raise refused from None
                 raise Retryable(describe_exception(e)) from e
 
         return await call_with_retries(
             classified,
             self.retry,
-            what=f"download of {_display(url)}",
+            what=f"download of {display_url(url)}",
             sleep=self._sleep,
             log=logger,
             log_message="retrying a download",
             log_fields={"host": url.host},
         )
 
-    @contextlib.asynccontextmanager
-    async def _open(self, method: str, url: URL) -> AsyncIterator[aiohttp.ClientResponse]:
-        """The response of the last hop, redirects followed by hand and each hop checked."""
-        session = self._get_session()
-        current = url
-        for _hop in range(self.max_redirects + 1):
-            resp = await session.request(
-                method, current, headers=self._headers, allow_redirects=False, timeout=self.timeout
-            )
-            if resp.status in REDIRECT_STATUSES and "Location" in resp.headers:
-                location = resp.headers["Location"]
-                resp.release()
-                try:
-                    current = self.check_url(current.join(URL(location)))
-                except PermanentError as e:
-                    # an address refusal says no more outside than it did for the first URL
-                    raise PermanentError(
-                        f"refused redirect from {_display(url)}: {e}", public=e.public
-                    ) from None
-                continue
-            try:
-                yield resp
-            finally:
-                resp.release()
-            return
-        raise PermanentError(f"download of {_display(url)} redirected more than {self.max_redirects} times")
+    def _open(self, method: str, url: URL) -> contextlib.AbstractAsyncContextManager[aiohttp.ClientResponse]:
+        return self.guard.open(method, url, headers=self._headers, timeout=self.timeout)
 
     def _raise_for_status(self, resp: aiohttp.ClientResponse, url: URL) -> None:
         if 200 <= resp.status < 300:
             return
         if resp.status == 429 or resp.status >= 500:
             raise Retryable(f"HTTP {resp.status}", retry_after=retry_after_s(resp.headers))
-        raise PermanentError(f"download of {_display(url)} answered HTTP {resp.status}", status=resp.status)
+        raise PermanentError(
+            f"download of {display_url(url)} answered HTTP {resp.status}", status=resp.status
+        )
 
     async def _stream(
         self, resp: aiohttp.ClientResponse, target: Path, max_bytes: int | None, url: URL
     ) -> Downloaded:
         self._raise_for_status(resp, url)
-        size = await write_capped(resp, target, max_bytes, self.chunk_size, f"file at {_display(url)}")
+        size = await write_capped(resp, target, max_bytes, self.chunk_size, f"file at {display_url(url)}")
         return Downloaded(target, size, resp.headers.get("Content-Type", ""), str(resp.url))
 
     def __repr__(self) -> str:

@@ -14,6 +14,11 @@ user-delete, a missing unit for linking).
 The aiohttp session is created lazily on the event loop that first uses it: PyFlink runs coroutines on an
 event loop in a thread of its own, and a session belongs to the loop it was created on.
 
+A client whose URLs come from an event (auto-creator-v2's ``edata.repository``) is given a ``guard``
+(:class:`~cokreat_jobs.adapters.download.UrlGuard`, the downloads' SSRF guard): its requests use the guard's
+session (addresses checked as resolved for each connection), every URL and redirect hop is checked by hand,
+and an address refusal is a :class:`PermanentError` whose public text names no address.
+
 Headers and bodies are never logged (tokens, personal data); a path is logged only when the caller gives it
 as a ``label`` (e.g. ``"DELETE /program/v1/user/{id}"``), since paths can carry personal ids.
 """
@@ -32,6 +37,7 @@ import orjson
 from multidict import CIMultiDict
 from yarl import URL
 
+from cokreat_jobs.adapters.download import UrlGuard
 from cokreat_jobs.adapters.protection import ServiceProtection
 from cokreat_jobs.adapters.retry import Retryable, RetryPolicy, call_with_retries, retry_after_s
 from cokreat_jobs.core.errors import ConfigError, PermanentError, describe_exception
@@ -81,6 +87,9 @@ class ServiceClient:
     ``session_provider``, when given, supplies the aiohttp session (shared between clients; its owner closes
     it); otherwise the client creates its own on first use, on the running loop, and :meth:`close` closes it.
     Close it before its loop ends (``async with`` does): a session whose loop is gone can only be dropped.
+
+    ``guard``, when given, makes this a client for URLs from an event (see the module docstring): bodiless
+    requests only, through the guard's session (the guard's owner closes it).
     """
 
     def __init__(
@@ -98,6 +107,7 @@ class ServiceClient:
         max_connections: int = 100,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         protection: ServiceProtection | None = None,
+        guard: UrlGuard | None = None,
     ) -> None:
         url = URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
@@ -120,6 +130,7 @@ class ServiceClient:
         self._sleep = sleep
         # cap, adaptive limit, rate limit and Retry-After pause for this service (adapters/protection.py)
         self.protection = protection
+        self.guard = guard
 
     @classmethod
     def from_config(cls, name: str, base_url: str, cfg: JobConfig, **kwargs: Any) -> ServiceClient:
@@ -137,6 +148,8 @@ class ServiceClient:
         """The session for the running loop (created on first use; call from a coroutine)."""
         if self._session_provider is not None:
             return self._session_provider()
+        if self.guard is not None:
+            return self.guard.session()
         loop = asyncio.get_running_loop()
         session = self._session
         if session is not None and not session.closed and self._loop is loop:
@@ -268,6 +281,10 @@ class ServiceClient:
                 why = describe_exception(e)
                 raise PermanentError(hide(f"{self.name}: {method} {name} cannot be sent: {why}")) from e
             except _TRANSIENT_EXCEPTIONS as e:
+                # a guarded client's resolver refusing an address: the same name resolves the same way again
+                refused = self.guard.refused(e, url) if self.guard is not None else None
+                if refused is not None:
+                    raise refused from None
                 raise Retryable(hide(describe_exception(e))) from e
             if not is_transient(response):
                 return response
@@ -352,7 +369,15 @@ class ServiceClient:
             else:
                 body = data
         session = self.session()
-        async with session.request(method, url, headers=headers, data=body, timeout=self.timeout) as resp:
+        opened: contextlib.AbstractAsyncContextManager[aiohttp.ClientResponse]
+        if self.guard is not None:
+            if body is not None:
+                raise ConfigError(f"{self.name}: a guarded client sends bodiless requests only")
+            # the URL and each redirect hop checked; the guard's session checks each address it connects to
+            opened = self.guard.open(method, url, headers=headers, timeout=self.timeout, session=session)
+        else:
+            opened = session.request(method, url, headers=headers, data=body, timeout=self.timeout)
+        async with opened as resp:
             payload = await self._read_body(resp, method, name)
             # A plain CIMultiDict, not aiohttp's proxy: it pickles (TransientError carries the response).
             return HttpResponse(resp.status, CIMultiDict(resp.headers), payload)

@@ -9,7 +9,8 @@
 - ``redaction``: the one redaction of every text that leaves a job (logs, failed records, importError, labels)
 - ``response``: :class:`HttpResponse`, the HTTP answer as a value
 - ``counting``: :class:`Processor`, :class:`Metrics`, :class:`CountingProcessor`
-- ``naming``: file and folder names (``slug``)
+- ``naming``: file and folder names (``slug``, ``safe_file_name``), the identifier rule
+- ``sources``: allow-lists of URL sources (:class:`AllowedSources`: host, port and path-prefix rules)
 - ``values``: facts about JSON-like values (``type_name``, ``compact_json``, ``deep_merge``)
 - ``wait``: :func:`poll_until`, the one "poll with backoff until a condition holds or a deadline passes"
 """

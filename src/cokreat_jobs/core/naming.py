@@ -22,15 +22,21 @@ from urllib.parse import unquote, urlsplit
 from cokreat_jobs.core.errors import PermanentError
 
 __all__ = [
+    "FILE_NAME_MAX",
     "IDENTIFIER_MAX_LENGTH",
     "file_name_from_url",
     "identifier_problem",
     "identifier_segment",
     "is_dot_segment",
+    "safe_file_name",
     "slug",
 ]
 
 IDENTIFIER_MAX_LENGTH = 128
+# The longest file name the jobs write (on disk and as the last part of a storage key): file systems allow
+# 255 bytes, and the jobs add prefixes ("dl-3-", "full-2-"); an event's URL can carry a segment of any length.
+FILE_NAME_MAX = 120
+_EXTENSION_MAX = 16
 _IDENTIFIER_CHAR_RE = re.compile(r"[A-Za-z0-9_.-]")
 _IDENTIFIER_FIRST_RE = re.compile(r"[A-Za-z0-9]")
 
@@ -55,14 +61,25 @@ def slug(text: str, fallback: str = "file") -> str:
     return collapsed or fallback
 
 
+def safe_file_name(name: str, max_length: int = FILE_NAME_MAX) -> str:
+    """``name`` cut to at most ``max_length`` characters, its extension (up to 16 characters) kept, so a long
+    name cannot fail a write with ENAMETOOLONG. Meant for slugs, which are ASCII: characters are bytes."""
+    if len(name) <= max_length:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if dot and stem and len(ext) <= _EXTENSION_MAX:
+        return stem[: max_length - len(ext) - 1] + "." + ext
+    return name[:max_length]
+
+
 def file_name_from_url(url: str, fallback: str = "file") -> str:
-    """The slug of the URL's last path segment (query and fragment ignored)."""
+    """The slug of the URL's last path segment (query and fragment ignored), at most FILE_NAME_MAX long."""
     try:
         path = urlsplit(url.strip()).path
     except ValueError:
         path = ""
     segment = path.rstrip("/").rsplit("/", 1)[-1] if path else ""
-    return slug(segment, fallback)
+    return safe_file_name(slug(segment, fallback))
 
 
 def is_dot_segment(text: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import ipaddress
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -47,6 +48,10 @@ class Files:
             raise web.HTTPFound("file:///etc/passwd")
         if path == "/loop":
             raise web.HTTPFound("/loop")
+        if path == "/redirect-malformed":  # a port no URL can have (yarl raises ValueError on it)
+            return web.Response(status=302, headers={"Location": "http://127.0.0.1:99999999/x"})
+        if path == "/redirect-bad-ipv6":
+            return web.Response(status=302, headers={"Location": "http://[::1/x"})
         if path == "/missing":
             return web.Response(status=404, text="not found")
         if path == "/flaky":
@@ -573,4 +578,101 @@ def test_close_after_the_sessions_loop_has_ended(tmp_path: Path) -> None:
 
     with_server(body)
     asyncio.run(d[0].close())
-    assert d[0]._session is None  # noqa: SLF001
+    assert d[0].guard._session is None  # noqa: SLF001
+
+
+# --------------------------------------------------------------------------- HARDENING 14: error classes
+
+
+@pytest.mark.parametrize("path", ["/redirect-malformed", "/redirect-bad-ipv6"])
+def test_a_malformed_location_is_a_permanent_failure_asked_once(tmp_path: Path, path: str) -> None:
+    """Not a raw ValueError (an unexpected error to the job) and not retried: the same answer comes again."""
+
+    async def body(files: Files, server: TestServer) -> None:
+        d = downloader_for(server)
+        try:
+            with pytest.raises(PermanentError, match="redirected to a malformed Location") as err:
+                await d.download(url(server, path), tmp_path / "a.pdf")
+        finally:
+            await d.close()
+        assert files.hits[path] == 1
+        assert f"http://127.0.0.1:{server.port}{path}" in str(err.value)
+        assert not (tmp_path / "a.pdf").exists()
+
+    with_server(body)
+
+
+def test_a_file_name_too_long_is_permanent_and_downloaded_once(tmp_path: Path) -> None:
+    """ENAMETOOLONG is the local disk's answer, not the network's: no retry, no replay."""
+
+    async def body(files: Files, server: TestServer) -> None:
+        d = downloader_for(server)
+        try:
+            with pytest.raises(PermanentError, match="to the local disk: ENAMETOOLONG") as err:
+                await d.download(url(server, "/file.pdf"), tmp_path / ("n" * 300 + ".pdf"))
+        finally:
+            await d.close()
+        assert files.hits["/file.pdf"] == 1
+        assert str(tmp_path) not in str(err.value)  # the job's own temp path says nothing useful
+
+    with_server(body)
+
+
+def test_a_missing_folder_is_permanent(tmp_path: Path) -> None:
+    async def body(files: Files, server: TestServer) -> None:
+        d = downloader_for(server)
+        try:
+            with pytest.raises(PermanentError, match="ENOENT"):
+                await d.download(url(server, "/file.pdf"), tmp_path / "gone" / "a.pdf")
+        finally:
+            await d.close()
+        assert files.hits["/file.pdf"] == 1
+
+    with_server(body)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_is_transient_for_a_replay_but_not_retried_in_place(tmp_path: Path) -> None:
+    """ENOSPC: another event's folder may free the disk later (retries-exhausted, replayable), but fetching
+    the file again at once would fill it again: one request. Written through a link to /dev/full, which
+    answers every write with ENOSPC (the link, not /dev/full, is what a failed download removes)."""
+    full = tmp_path / "full.pdf"
+    full.symlink_to("/dev/full")
+
+    async def body(files: Files, server: TestServer) -> None:
+        d = downloader_for(server)
+        try:
+            with pytest.raises(TransientError, match="to the local disk: ENOSPC") as err:
+                await d.download(url(server, "/file.pdf"), full)
+        finally:
+            await d.close()
+        assert err.value.reason == "retries-exhausted"
+        assert files.hits["/file.pdf"] == 1
+
+    with_server(body)
+
+
+def test_local_file_error_classes() -> None:
+    import errno
+
+    from cokreat_jobs.adapters.download import local_file_error
+
+    def err(code: int) -> OSError:
+        return OSError(code, os.strerror(code))
+
+    for code in (errno.ENAMETOOLONG, errno.ENOENT, errno.EACCES, errno.EROFS, errno.EISDIR, errno.ENOTDIR):
+        assert isinstance(local_file_error(err(code), "f"), PermanentError), errno.errorcode[code]
+    for code in (errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE, errno.ENOMEM):
+        got = local_file_error(err(code), "f")
+        assert isinstance(got, TransientError) and got.reason == "retries-exhausted", errno.errorcode[code]
+
+
+def test_file_names_from_urls_are_safe_length() -> None:
+    from cokreat_jobs.core.naming import FILE_NAME_MAX, file_name_from_url, safe_file_name
+
+    name = file_name_from_url("https://files.test/" + "a" * 1000 + ".pdf?x=1")
+    assert len(name) == FILE_NAME_MAX and name.endswith(".pdf")
+    assert len(file_name_from_url("https://files.test/" + "b" * 1000)) == FILE_NAME_MAX
+    assert safe_file_name("short.pdf") == "short.pdf"
+    # an "extension" too long to be one is cut like the rest
+    assert safe_file_name("x." + "e" * 200, 50) == "x." + "e" * 48

@@ -15,10 +15,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
+from cokreat_jobs.adapters.download import ADDRESS_REFUSED, NetworkPolicy, UrlGuard
 from cokreat_jobs.adapters.http import ServiceClient
 from cokreat_jobs.adapters.retry import RetryPolicy
 from cokreat_jobs.core.config import load_config
-from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
+from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError, public_text
 from cokreat_jobs.core.response import HttpResponse, default_is_transient, is_5xx_or_429
 
 FAST = RetryPolicy(max_attempts=3, backoff_ms=1, max_backoff_ms=5)
@@ -500,5 +501,84 @@ def test_a_path_with_a_dot_segment_is_refused_unsent(path: str) -> None:
             await c.request("GET", "/content/v4/read/do_1.img..x/..a/.b%2F..")  # dots inside are fine
         await server.close()
         assert [r["raw_path"] for r in rec.requests] == ["/base/content/v4/read/do_1.img..x/..a/.b%2F.."]
+
+    run(main())
+
+
+# ------------------------------------------------------------------------- guarded: URLs from an event
+
+
+def guarded(base: str, *allowed: TestServer, **kw: Any) -> tuple[ServiceClient, UrlGuard]:
+    """A client through a guard configured as in production: nothing private allowed but ``allowed``."""
+    guard = UrlGuard(NetworkPolicy.parse([f"127.0.0.1:{s.port}" for s in allowed]))
+    kw.setdefault("retry", FAST)
+    return ServiceClient(
+        "repository", base, connect_timeout_s=2.0, read_timeout_s=2.0, guard=guard, **kw
+    ), guard
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::ffff:127.0.0.1]"])
+def test_a_guarded_client_never_reaches_an_internal_service(host: str) -> None:
+    """HARDENING 2: a name resolving to loopback, or loopback written out, is refused before any request,
+    as a permanent failure (the same name resolves the same way again) whose public text names nothing."""
+
+    async def main() -> None:
+        internal = Recorder(json_resp())
+        server = await start(internal)
+        c, guard = guarded(f"http://{host}:{server.port}")
+        retries: list[Any] = []
+        try:
+            with pytest.raises(PermanentError) as err:
+                await c.request("GET", "/api/questionset/v1/read/do_1", on_retry=lambda *a: retries.append(a))
+        finally:
+            await c.close()
+            await guard.close()
+            await server.close()
+        assert internal.requests == [] and retries == []
+        assert "not an allowed address" in str(err.value)
+        assert public_text(err.value) == ADDRESS_REFUSED
+
+    run(main())
+
+
+def test_a_guarded_client_checks_each_redirect_hop() -> None:
+    """An allowed front redirects to the internal service (by address and by a name resolving to it):
+    refused at the hop; a redirect within allowed addresses is followed."""
+
+    async def main() -> None:
+        internal = Recorder(json_resp())
+        inner = await start(internal)
+
+        async def front_handle(request: web.Request) -> web.StreamResponse:
+            target = {
+                "/to-ip": f"http://127.0.0.1:{inner.port}/secret",
+                "/to-name": f"http://localhost:{inner.port}/secret",
+                "/to-self": "/ok",
+                "/malformed": "http://127.0.0.1:99999999/x",
+            }.get(request.path)
+            if target is not None:
+                return web.Response(status=302, headers={"Location": target})
+            return json_resp()
+
+        front = await start(Recorder(front_handle))
+        c, guard = guarded(f"http://127.0.0.1:{front.port}", front)
+        try:
+            for path in ("/to-ip", "/to-name"):
+                with pytest.raises(PermanentError) as err:
+                    await c.request("GET", path)
+                assert "not an allowed address" in str(err.value), path
+                assert public_text(err.value) == ADDRESS_REFUSED
+            with pytest.raises(PermanentError, match="redirected to a malformed Location"):
+                await c.request("GET", "/malformed")
+            resp = await c.request("GET", "/to-self")
+            with pytest.raises(ConfigError, match="bodiless"):
+                await c.request("POST", "/x", json={"a": 1})
+        finally:
+            await c.close()
+            await guard.close()
+            await front.close()
+            await inner.close()
+        assert resp.ok
+        assert internal.requests == []
 
     run(main())

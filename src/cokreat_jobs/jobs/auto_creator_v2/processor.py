@@ -8,17 +8,25 @@ An event with collections ends here as `handed-on`: its outcome is the link stag
 
 Failures: a :class:`JobError` (bad package, unknown object at the source, refused link, retries exhausted) or
 any unexpected error fails the event alone: failed topic with the reason. Temp files are always removed.
+
+Every URL the event names is untrusted (HARDENING 2): ``edata.repository`` must lie under
+``auto_creator_v2.repository_allowed_sources`` (by default ``source.baseUrl``) and is read through the
+downloader's network guard (addresses checked as resolved, each redirect hop checked); the package's
+``downloadUrl``, the variants, the cloud props and each child's ``downloadUrl`` and cloud props are
+downloaded through the same guard. One event's work is bounded: children, collections, the repository's
+answer, and the repository clients kept (an LRU, ``repository_clients_max``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from cokreat_jobs.adapters.download import Downloader, event_temp_dir
 from cokreat_jobs.adapters.http import ServiceClient
@@ -35,7 +43,13 @@ from cokreat_jobs.core.errors import InvalidField, JobError, PermanentError
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
 from cokreat_jobs.core.logs import get_logger, log_event
-from cokreat_jobs.core.naming import file_name_from_url, identifier_problem, identifier_segment, slug
+from cokreat_jobs.core.naming import (
+    file_name_from_url,
+    identifier_problem,
+    identifier_segment,
+    safe_file_name,
+    slug,
+)
 from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.core.response import is_5xx_or_429
 from cokreat_jobs.jobs.auto_creator_v2.linker import link_request
@@ -110,15 +124,22 @@ class AutoCreatorV2(CountingProcessor):
         self.downloader = downloader
         self.metrics = metrics
         self._client_factory = client_factory
-        self._repo_clients: dict[str, ServiceClient] = {}
+        # by origin, least recently used first; bounded by settings.repository_clients_max
+        self._repo_clients: OrderedDict[str, ServiceClient] = OrderedDict()
         self._clock = clock
 
     @classmethod
     def from_config(cls, cfg: JobConfig, metrics: Metrics | None = None) -> AutoCreatorV2:
         s = Settings.from_config(cfg)
+        downloader = Downloader.from_config(cfg)
 
         def factory(name: str, base: str) -> ServiceClient:
-            return ServiceClient.from_config(name, base, cfg)
+            if name != "repository":
+                return ServiceClient.from_config(name, base, cfg)
+            # an origin named by an event: through the downloads' guard and session, its answer capped
+            return ServiceClient.from_config(
+                name, base, cfg, guard=downloader.guard, max_body_bytes=s.repository_max_bytes
+            )
 
         return cls(
             s,
@@ -127,7 +148,7 @@ class AutoCreatorV2(CountingProcessor):
             external_store_from_config(cfg),
             factory("source", s.source_base_url),
             CloudStorage.from_config(cfg),
-            Downloader.from_config(cfg),
+            downloader,
             metrics,
             client_factory=factory,
         )
@@ -199,6 +220,12 @@ class AutoCreatorV2(CountingProcessor):
 
     async def _run(self, req: ImportRequest, tmp: Path, detail: dict[str, Any]) -> None:
         s = self.settings
+        if len(req.collections) > s.max_collections:  # before any call: each entry costs several
+            raise PermanentError(
+                f"edata.collection has {len(req.collections)} entries, more than the limit of "
+                f"{s.max_collections} (auto_creator_v2.max_collections)"
+            )
+        self._check_repository(req.repository)  # before the package is downloaded
         definition = await self.definitions.get(req.object_type)
         files = _Files(tmp / "root")
         ecar = await self._package(req.download_url, files, "root")
@@ -211,6 +238,11 @@ class AutoCreatorV2(CountingProcessor):
             root = ecar.hierarchy_root(req.object_type.lower())
             accepted = metadata.get("acceptedContributions")
             nodes = select_children(root, s, accepted if isinstance(accepted, list) else None)
+            if len(nodes) > s.max_children:  # each child is a package of its own (up to its download cap)
+                raise PermanentError(
+                    f"the {req.object_type} has {len(nodes)} children to import, more than the limit of "
+                    f"{s.max_children} (auto_creator_v2.max_children)"
+                )
             imported = await self._import_children(req, nodes, tmp)
             detail["children"] = len(imported)
             child_props = {c.identifier: {**c.cloud_props, "objectType": c.object_type} for c in imported}
@@ -227,24 +259,51 @@ class AutoCreatorV2(CountingProcessor):
         files.local[url] = archive  # the same file is re-hosted as downloadUrl / a variant
         return await asyncio.to_thread(read_ecar, archive, limits)
 
+    def _check_repository(self, repository: str) -> None:
+        allowed = self.settings.repository_allowed_sources
+        if not allowed.allows(repository):
+            raise PermanentError(
+                f"edata.repository {_shown(repository)!r} is not an allowed source repository (allowed: "
+                f"{', '.join(r.entry for r in allowed.rules)}; auto_creator_v2.repository_allowed_sources)"
+            )
+
     async def _read_repository(self, repository: str, object_type: str) -> dict[str, Any]:
         """``GET edata.repository`` as given: ``result.<objecttype lowercased>``."""
-        url = self.downloader.check_url(repository)  # literal private addresses refused unless allowed
-        parts = urlsplit(str(url))
-        origin = f"{parts.scheme}://{parts.netloc}"
-        client = self._repo_clients.get(origin)
-        if client is None:
-            client = self._make_client("repository", origin)
-            self._repo_clients[origin] = client
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
+        self._check_repository(repository)
+        url = self.downloader.check_url(repository)  # literal addresses here; the client checks the rest
+        # the origin without userinfo: credentials in an event's URL are not sent on
+        client = self._repository_client(str(url.origin()))
+        path = url.raw_path or "/"
+        if url.raw_query_string:
+            path += "?" + url.raw_query_string
         return await self._source_read(client, path, object_type, "GET {repository}")
+
+    def _repository_client(self, origin: str) -> ServiceClient:
+        """The client of ``origin``, kept in an LRU of ``repository_clients_max``. The clients share the
+        downloader's guarded session, so dropping the least recently used one closes no connection that
+        another event is using; it only forgets that origin's protection figures."""
+        clients = self._repo_clients
+        client = clients.get(origin)
+        if client is not None:
+            clients.move_to_end(origin)
+            return client
+        client = clients[origin] = self._make_client("repository", origin)
+        while len(clients) > self.settings.repository_clients_max:
+            clients.popitem(last=False)
+        return client
 
     def _make_client(self, name: str, base: str) -> ServiceClient:
         if self._client_factory is not None:
             return self._client_factory(name, base)
-        return ServiceClient(name, base, retry=self.source.retry, connect_timeout_s=5.0, read_timeout_s=30.0)
+        return ServiceClient(
+            name,
+            base,
+            retry=self.source.retry,
+            connect_timeout_s=5.0,
+            read_timeout_s=30.0,
+            guard=self.downloader.guard,
+            max_body_bytes=self.settings.repository_max_bytes,
+        )
 
     async def _source_read(
         self,
@@ -300,7 +359,7 @@ class AutoCreatorV2(CountingProcessor):
             return done
         name = file_name_from_url(url)
         if name in files.names:
-            name = f"{slug(hint) or 'file'}-{len(files.names)}-{name}"
+            name = f"{safe_file_name(slug(hint), 40)}-{len(files.names)}-{name}"
         files.names.add(name)
         local = files.local.get(url)
         if local is None:
@@ -390,3 +449,8 @@ class AutoCreatorV2(CountingProcessor):
                 keyspace, definition.external_table, {"identifier": identifier}, external
             )
         await self.graph.merge_node(identifier, graph)
+
+
+def _shown(url: str) -> str:
+    # Without the query: signed URLs carry credentials there.
+    return url.split("?", 1)[0].split("#", 1)[0][:300]

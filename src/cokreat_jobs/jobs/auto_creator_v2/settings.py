@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cokreat_jobs.core.config import JobConfig
+from cokreat_jobs.core.errors import ConfigError
+from cokreat_jobs.core.sources import AllowedSources
 from cokreat_jobs.sunbird.ecar import EcarLimits
 
 __all__ = ["JOB_NAME", "Settings"]
@@ -47,10 +49,33 @@ class Settings:
     ecar_limits: EcarLimits = field(default_factory=EcarLimits)
     max_file_bytes: int = 200 * 1024 * 1024
     children_concurrency: int = 4
+    # Where edata.repository may point (core/sources.py rules); empty in the config = under source.baseUrl.
+    repository_allowed_sources: AllowedSources = field(default_factory=AllowedSources)
+    # Bounds on one event's work (ours, HARDENING 13): the repository's answer (parsed in memory), the
+    # children imported, the collections linked, and the repository origins whose clients are kept.
+    repository_max_bytes: int = 4 * 1024 * 1024
+    max_children: int = 500
+    max_collections: int = 100
+    repository_clients_max: int = 16
     replace_absolute_path: bool = False
     relative_path_prefix: str = "CONTENT_STORAGE_BASE_PATH"
     write_base_paths: tuple[str, ...] = ()
     container: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.repository_allowed_sources.restricted:
+            # never "any repository": an empty list means the source this job reads children from
+            object.__setattr__(
+                self, "repository_allowed_sources", AllowedSources.parse([self.source_base_url])
+            )
+        for key, value in (
+            ("repository_max_bytes", self.repository_max_bytes),
+            ("max_children", self.max_children),
+            ("max_collections", self.max_collections),
+            ("repository_clients_max", self.repository_clients_max),
+        ):
+            if value < 1:
+                raise ConfigError(f"{_P}{key} must be at least 1, got {value}")
 
     @property
     def object_types(self) -> tuple[str, ...]:
@@ -66,13 +91,15 @@ class Settings:
         def strs(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
             return _strs(cfg.get_list(key, list(default)))
 
+        source_base_url = cfg.get_str("source.baseUrl", d.source_base_url)
+        repositories = strs(_P + "repository_allowed_sources", ())
         keyspaces = dict(d.keyspaces)
         for kind in ("questionset", "question"):
             keyspaces[kind] = cfg.get_str(f"{kind}.keyspace", keyspaces[kind])
         return cls(
             job_name=cfg.get_str("job.name", JOB_NAME) or JOB_NAME,
             content_base_url=cfg.get_str("service.content.basePath", d.content_base_url),
-            source_base_url=cfg.get_str("source.baseUrl", d.source_base_url),
+            source_base_url=source_base_url,
             keyspaces=keyspaces,
             cloud_props=strs("object.cloud_props", d.cloud_props),
             override_manifest_props=strs("object.override_manifest_props", d.override_manifest_props),
@@ -86,6 +113,11 @@ class Settings:
             ecar_limits=EcarLimits.from_config(cfg, _P + "ecar."),
             max_file_bytes=cfg.get_int(_P + "max_file_bytes", d.max_file_bytes),
             children_concurrency=max(1, cfg.get_int(_P + "children_concurrency", d.children_concurrency)),
+            repository_allowed_sources=AllowedSources.parse(repositories),
+            repository_max_bytes=cfg.get_int(_P + "repository_max_bytes", d.repository_max_bytes),
+            max_children=cfg.get_int(_P + "max_children", d.max_children),
+            max_collections=cfg.get_int(_P + "max_collections", d.max_collections),
+            repository_clients_max=cfg.get_int(_P + "repository_clients_max", d.repository_clients_max),
             replace_absolute_path=cfg.get_bool("cloudstorage.metadata.replace_absolute_path", False),
             relative_path_prefix=cfg.get_str("cloudstorage.relative_path_prefix", d.relative_path_prefix),
             write_base_paths=strs("cloudstorage.write_base_path", ()),

@@ -44,7 +44,7 @@ from cokreat_jobs.core.errors import (
 from cokreat_jobs.core.event import Event
 from cokreat_jobs.core.failed import failed_event
 from cokreat_jobs.core.logs import get_logger, log_event
-from cokreat_jobs.core.naming import file_name_from_url, identifier_segment, slug
+from cokreat_jobs.core.naming import file_name_from_url, identifier_segment, safe_file_name, slug
 from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.core.redaction import redact
 from cokreat_jobs.core.wait import DeadlinePassed, poll_until
@@ -189,6 +189,11 @@ class ContentAutoCreator(CountingProcessor):
 
     async def _run(self, run: _Run) -> None:
         req, s = run.req, self.settings
+        if len(req.collections) > s.max_collections:  # before any call: each entry costs several
+            raise PermanentError(
+                f"edata.collection has {len(req.collections)} entries, more than the limit of "
+                f"{s.max_collections} (content_auto_creator.max_collections)"
+            )
         split = split_metadata(req.metadata, s.props_to_remove, s.create_props)
         run.found, run.content_id = await self._current_state(req)
         run.steps = steps_to_run(run.found, req.stage)
@@ -315,7 +320,9 @@ class ContentAutoCreator(CountingProcessor):
         """
         s = self.settings
         folder_id = identifier_segment(run.content_id, "content id")  # before anything is downloaded
-        cap = size_cap(content_mime_type or "", s.max_artifact_bytes, s.bulk_upload_mime_types)
+        cap = size_cap(
+            content_mime_type or "", s.max_artifact_bytes, s.bulk_upload_mime_types, s.max_bulk_upload_bytes
+        )
         folder = await run.temp_dir(s.temp_dir)
         if is_drive_url(url):
             file_id = drive_file_id(url)
@@ -328,12 +335,12 @@ class ContentAutoCreator(CountingProcessor):
                     f"{file_id} | File MimeType is : {meta.mime_type} | "
                     f"Node MimeType is : {content_mime_type}"
                 )
-            if cap is not None and meta.size is not None and meta.size > cap:
+            if meta.size is not None and meta.size > cap:
                 raise PermanentError(
                     f"Google Drive file {file_id} is {meta.size} bytes, over the {cap}-byte limit "
                     f"for mimeType {content_mime_type or 'image'}"
                 )
-            name = slug(meta.name, fallback=slug(file_id))
+            name = safe_file_name(slug(meta.name, fallback=slug(file_id)))
             await self.drive.download(file_id, folder / name, max_bytes=cap)
         else:
             name = file_name_from_url(url)

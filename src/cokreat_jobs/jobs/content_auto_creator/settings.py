@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cokreat_jobs.core.config import JobConfig
-from cokreat_jobs.jobs.content_auto_creator.artifacts import AllowedSources
+from cokreat_jobs.core.errors import ConfigError
+from cokreat_jobs.core.sources import AllowedSources
 
 __all__ = ["JOB_NAME", "Settings"]
 
@@ -51,6 +52,10 @@ class Settings:
     allowed_sources: AllowedSources = field(default_factory=AllowedSources)
     max_artifact_bytes: int = 52_428_800
     bulk_upload_mime_types: tuple[str, ...] = ("video/mp4",)
+    # the cap of the bulk_upload_mime_types (ours: the reference had none)
+    max_bulk_upload_bytes: int = 2 * 1024 * 1024 * 1024
+    # edata.collection entries one event may link into (ours: each costs API calls)
+    max_collections: int = 100
     max_iteration: int = 3
     api_call_delay_s: float = 0.0
     temp_dir: str = "/tmp/content"
@@ -66,6 +71,16 @@ class Settings:
     state_wait_timeout_s: float = 120.0
     state_wait_backoff_s: float = 0.2
     state_wait_max_backoff_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        # a cap of 0 meant "none" to the reference; every event's work is bounded here (HARDENING 13)
+        for key, value in (
+            ("artifact_upload_max_size", self.max_artifact_bytes),
+            ("bulk_upload_max_size", self.max_bulk_upload_bytes),
+            ("max_collections", self.max_collections),
+        ):
+            if value < 1:
+                raise ConfigError(f"{_PREFIX}{key} must be at least 1, got {value}")
 
     @classmethod
     def from_config(cls, cfg: JobConfig) -> Settings:
@@ -86,6 +101,8 @@ class Settings:
             allowed_sources=AllowedSources.parse(cfg.get_list(p + "artifact_upload_allowed_source", [])),
             max_artifact_bytes=cfg.get_int(p + "artifact_upload_max_size", d.max_artifact_bytes),
             bulk_upload_mime_types=strs(p + "bulk_upload_mime_types", d.bulk_upload_mime_types),
+            max_bulk_upload_bytes=cfg.get_int(p + "bulk_upload_max_size", d.max_bulk_upload_bytes),
+            max_collections=cfg.get_int(p + "max_collections", d.max_collections),
             max_iteration=cfg.get_int(p + "maxIteration", d.max_iteration),
             api_call_delay_s=cfg.get_float(p + "api_call_delay", d.api_call_delay_s),
             temp_dir=cfg.get_str(p + "temp_file_location", d.temp_dir) or d.temp_dir,

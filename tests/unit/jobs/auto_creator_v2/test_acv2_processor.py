@@ -209,3 +209,70 @@ def test_inspect_cli(env: dict[str, Any]) -> None:
     assert res.exit_code == 0 and '"body"' in res.output
     res = runner.invoke(inspect, ["graph", "do_none", *sets])
     assert res.exit_code == 1 and res.output == ""
+
+
+# ------------------------------------------------------------------------------ bounds (HARDENING 13)
+
+
+def test_too_many_children_fail_before_any_child_is_imported(env: dict[str, Any]) -> None:
+    out = process(env, import_event(env["url"], "do_a"), ["auto_creator_v2.max_children=1"])
+    assert out.kind == "failed" and out.reason == "permanent", out.detail
+    assert "has 2 children to import, more than the limit of 1" in out.detail["error"]
+    graph = str(env["tmp"] / "graph.db")
+    assert read_node_sync(graph, "do_a") is None and read_node_sync(graph, "do_a_q0") is None
+    assert no_temp_files(env)
+    assert (
+        process(env, import_event(env["url"], "do_a"), ["auto_creator_v2.max_children=2"]).kind == "success"
+    )
+
+
+def test_too_many_collections_fail_before_anything_is_read(env: dict[str, Any]) -> None:
+    refs = [{"identifier": "do_col", "unitId": f"do_u{i}"} for i in range(4)]
+    out = process(
+        env, import_event(env["url"], "do_a", collection=refs), ["auto_creator_v2.max_collections=3"]
+    )
+    assert out.kind == "failed" and out.reason == "permanent", out.detail
+    assert "edata.collection has 4 entries, more than the limit of 3" in out.detail["error"]
+    assert read_node_sync(str(env["tmp"] / "graph.db"), "do_a") is None
+
+
+def test_repository_allowed_sources_default_to_the_source_base_url(env: dict[str, Any]) -> None:
+    """Not configured: only repositories under source.baseUrl (the sandbox's /api) are read."""
+    ev = import_event(env["url"], "do_a")
+    ev["edata"]["repository"] = f"{env['url']}/other/questionset/v1/read/do_a"
+    out = process(env, ev)
+    assert out.kind == "failed" and out.reason == "permanent"
+    assert "is not an allowed source repository" in out.detail["error"]
+    assert f"allowed: {env['url']}/api;" in out.detail["error"]
+
+
+def test_repository_clients_are_bounded_least_recently_used_first(env: dict[str, Any]) -> None:
+    """One client per repository origin, at most repository_clients_max of them; they share the downloader's
+    guarded session, so none holds a session of its own to leak."""
+    cfg = config(env["url"], env["tmp"], ["auto_creator_v2.repository_clients_max=2"])
+
+    async def main() -> tuple[list[str], list[bool]]:
+        p = AutoCreatorV2.from_config(cfg)
+        try:
+            for origin in ("http://a.test", "http://b.test", "http://a.test", "http://c.test"):
+                p._repository_client(origin)  # noqa: SLF001 - the bound itself is what is tested
+            clients = list(p._repo_clients.values())  # noqa: SLF001
+            return list(p._repo_clients), [c.guard is p.downloader.guard for c in clients]  # noqa: SLF001
+        finally:
+            await p.close()
+
+    origins, shared = asyncio.run(main())
+    assert origins == ["http://a.test", "http://c.test"]  # b was the least recently used
+    assert shared == [True, True]
+
+
+def test_credentials_in_the_repository_url_are_not_sent_on(env: dict[str, Any]) -> None:
+    """The repository's origin is taken without userinfo: an event cannot make the job send credentials."""
+    ev = import_event(env["url"], "do_a")
+    ev["edata"]["repository"] = ev["edata"]["repository"].replace("http://", "http://someone:pw@", 1)
+    out = process(env, ev)
+    assert out.kind == "success", out.detail
+    log = httpx.get(f"{env['url']}/_sandbox/requests").json()["requests"]
+    reads = [r for r in log if r["path"].endswith("/questionset/v1/read/do_a")]
+    assert reads, [r["path"] for r in log]
+    assert all("authorization" not in {k.lower() for k in r.get("headers", {})} for r in reads), reads

@@ -222,10 +222,10 @@ def test_h5p_file_format_rule() -> None:
 
 
 def test_size_cap_and_its_exemption() -> None:
+    # the exempt types get their own (larger) cap, never none (HARDENING 13)
     exempt = ("video/mp4",)
-    assert size_cap("application/pdf", 100, exempt) == 100
-    assert size_cap("video/mp4", 100, exempt) is None
+    assert size_cap("application/pdf", 100, exempt, 5000) == 100
+    assert size_cap("video/mp4", 100, exempt, 5000) == 5000
     # exact match, as the reference compared
-    assert size_cap("VIDEO/MP4", 100, exempt) == 100
-    assert size_cap("video/webm", 100, exempt) == 100
-    assert size_cap("application/pdf", 0, exempt) is None
+    assert size_cap("VIDEO/MP4", 100, exempt, 5000) == 100
+    assert size_cap("video/webm", 100, exempt, 5000) == 100

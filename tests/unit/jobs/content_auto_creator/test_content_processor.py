@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from cokreat_jobs.adapters.drive import DriveFile
-from cokreat_jobs.core.errors import PermanentError, TransientError
+from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
 from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.core.response import HttpResponse
 from cokreat_jobs.jobs.content_auto_creator.artifacts import AllowedSources
@@ -534,12 +534,40 @@ def test_api_call_delay_for_other_types(tmp_path: Path) -> None:
     assert h.clock.sleeps == [0.5, 0.5]
 
 
-def test_bulk_upload_mime_types_have_no_cap(h: Harness) -> None:
+def test_bulk_upload_mime_types_have_their_own_cap(tmp_path: Path) -> None:
+    # over the artifact cap, under the bulk one: imported; the reference had no cap at all for mp4
+    h = Harness(tmp_path, max_artifact_bytes=10, max_bulk_upload_bytes=150)
     url = "https://files.test/v/clip.mp4"
     h.downloader.files[url] = b"x" * 100
     outcome = h.process(make_event(metadata={"mimeType": "video/mp4", "artifactUrl": url}))
     assert outcome.is_success
-    assert h.downloader.calls == [(url, None)]
+    assert h.downloader.calls == [(url, 150)]
+
+
+def test_an_mp4_over_the_bulk_cap_fails_with_the_reason(tmp_path: Path) -> None:
+    h = Harness(tmp_path, max_bulk_upload_bytes=50)
+    url = "https://files.test/v/clip.mp4"
+    h.downloader.files[url] = b"x" * 100
+    outcome = h.process(make_event(metadata={"mimeType": "video/mp4", "artifactUrl": url}))
+    assert outcome.is_failed and outcome.reason == "permanent"
+    assert "over the 50-byte limit" in outcome.failed_record["failInfo"]["error"]
+    assert h.api.contents["do_src_1"]["status"] == "Failed"
+
+
+def test_too_many_collections_fail_before_any_call(tmp_path: Path) -> None:
+    h = Harness(tmp_path, max_collections=2)
+    refs = [{"identifier": "do_coll", "unitId": f"do_unit{i}"} for i in range(3)]
+    outcome = h.process(make_event(collection=refs))
+    assert outcome.is_failed and outcome.reason == "permanent"
+    error = outcome.failed_record["failInfo"]["error"]
+    assert "edata.collection has 3 entries, more than the limit of 2" in error
+    assert h.downloader.calls == [] and "do_src_1" not in h.api.contents
+
+
+def test_caps_must_be_positive() -> None:
+    for key in ("max_artifact_bytes", "max_bulk_upload_bytes", "max_collections"):
+        with pytest.raises(ConfigError, match="must be at least 1"):
+            Settings(**{key: 0})
 
 
 def test_oversize_artifact_fails_and_marks_the_content(tmp_path: Path) -> None:
