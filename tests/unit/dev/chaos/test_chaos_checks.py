@@ -272,3 +272,15 @@ def test_the_log_check_fails_when_it_read_none_of_the_jobs_event_lines(tmp_path:
         scan_for_leaks([log], [], [SEEDED_SECRET], markers=[b"content-auto-creator success"])["problems"]
         == []
     )
+
+
+def test_a_scenarios_stack_directory_has_no_path_separator(tmp_path: Path) -> None:
+    # Flink splits io.tmp.dirs at ":"; a stack under "tm-kill:content-auto-creator" sent the Python workers'
+    # logs elsewhere and the log check read none of them
+    from cokreat_jobs.dev.chaos.run import SCENARIOS, stack_dir
+
+    for name in SCENARIOS:
+        assert ":" not in str(stack_dir(tmp_path, name)), name
+    assert stack_dir(tmp_path, "tm-kill:auto-creator-v2") != stack_dir(
+        tmp_path, "tm-kill:content-auto-creator"
+    )
