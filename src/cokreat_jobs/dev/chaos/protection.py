@@ -90,6 +90,10 @@ def scan_for_leaks(
         for s in wanted:
             if s in t:
                 problems.append(f"secret in an importError: {t[:160]}")
+    if marks and not evidence:
+        # nothing the job logged about its events was read (its workers' logs not found): a secret or id it
+        # logged could not be found, so the check would pass without having looked
+        problems.insert(0, "no log line of the job's events was read: the log check could not find a leak")
     return {
         "log_lines": lines,
         "job_event_lines": evidence,

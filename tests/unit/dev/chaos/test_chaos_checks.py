@@ -259,3 +259,28 @@ def test_the_content_jobs_shipped_settings_are_read_from_their_conf(job: str) ->
     shipped = load_config(job, env={})
     assert shipped.get("task.checkpointing.tolerable-failures", None) is None  # Flink's 0
     assert shipped.get("task.restart-strategy.attempts") == 3
+
+
+def test_the_log_check_fails_when_it_read_none_of_the_jobs_event_lines(tmp_path: Path) -> None:
+    # the cluster's own log, without a line of the job's events (its Python workers' logs not found)
+    log = tmp_path / "taskmanager.log"
+    log.write_text("INFO Starting TaskManager\n")
+    found = scan_for_leaks([log], [], [SEEDED_SECRET], markers=[b"content-auto-creator success"])
+    assert found["job_event_lines"] == 0 and found["problems"], found
+    log.write_text('INFO Starting TaskManager\n{"msg": "content-auto-creator success"}\n')
+    assert (
+        scan_for_leaks([log], [], [SEEDED_SECRET], markers=[b"content-auto-creator success"])["problems"]
+        == []
+    )
+
+
+def test_a_scenarios_stack_directory_has_no_path_separator(tmp_path: Path) -> None:
+    # Flink splits io.tmp.dirs at ":"; a stack under "tm-kill:content-auto-creator" sent the Python workers'
+    # logs elsewhere and the log check read none of them
+    from cokreat_jobs.dev.chaos.run import SCENARIOS, stack_dir
+
+    for name in SCENARIOS:
+        assert ":" not in str(stack_dir(tmp_path, name)), name
+    assert stack_dir(tmp_path, "tm-kill:auto-creator-v2") != stack_dir(
+        tmp_path, "tm-kill:content-auto-creator"
+    )
