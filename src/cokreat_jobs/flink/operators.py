@@ -27,7 +27,7 @@ from pyflink.datastream import AsyncFunction, MapFunction, RuntimeContext
 
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import Metrics, Processor
-from cokreat_jobs.core.errors import JobError, MalformedEvent
+from cokreat_jobs.core.errors import JobError, MalformedEvent, TransientError
 from cokreat_jobs.core.event import parse_record
 from cokreat_jobs.core.failed import failed_event, malformed_record
 from cokreat_jobs.core.logs import configure_job_logging, get_logger
@@ -37,6 +37,7 @@ from cokreat_jobs.flink.elements import Element, Event, Failed, Malformed
 from cokreat_jobs.flink.metrics import FlinkCounters, metric_names
 
 __all__ = [
+    "DEFAULT_EVENT_DEADLINE_MS",
     "DEFAULT_MAX_RECORD_BYTES",
     "KeyedOrder",
     "Operators",
@@ -49,6 +50,10 @@ __all__ = [
 ]
 
 DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
+# task.event_deadline_ms: the outer bound of one event's processing (0 = none). Below Flink's checkpoint
+# timeout, so that PyFlink's async operator, which waits for every event in flight before a checkpoint, lets
+# checkpoints complete; above what an honest event takes (a 50 MiB artifact at 0.5 MiB/s is under 2 min).
+DEFAULT_EVENT_DEADLINE_MS = 300_000
 
 T = TypeVar("T")
 
@@ -178,6 +183,7 @@ class _Stage(AsyncFunction):
         self._log = get_logger(f"cokreat_jobs.{self._job.name}")
         self._metrics = FlinkCounters(runtime_context, self._job.name, metric_names(cfg))
         self._cfg = cfg
+        self._deadline_ms = cfg.get_int("task.event_deadline_ms", DEFAULT_EVENT_DEADLINE_MS)
 
     def _ensure_processor(self) -> Processor:
         # Created lazily on the operator's event loop thread: aiohttp sessions belong to the loop they
@@ -207,7 +213,7 @@ class _Stage(AsyncFunction):
         processor = self._ensure_processor()
         started = time.monotonic()
         try:
-            outcome = await processor.process(event)
+            outcome = await self._within_deadline(processor.process(event))
         except JobError as e:  # a processor should return outcomes; this is the safety net
             outcome = Outcome.failed(failed_event(event, self._job.name, e, e.reason), e.reason)
         except Exception as e:  # never restart the job because of one event
@@ -227,6 +233,22 @@ class _Stage(AsyncFunction):
         if outcome.kind == "failed" and outcome.failed_record is not None:
             return self._outlet.failed(orjson.dumps(outcome.failed_record).decode())
         return []
+
+    async def _within_deadline(self, work: Awaitable[Outcome]) -> Outcome:
+        # The outer bound of one event, whatever its calls' own timeouts add up to (retries times a download
+        # that drips a byte at a time): past it the processing is cancelled and the event fails, replayable,
+        # instead of holding its subtask (and, under PyFlink's async operator, every checkpoint) for longer.
+        if self._deadline_ms <= 0:
+            return await work
+        try:
+            async with asyncio.timeout(self._deadline_ms / 1000) as scope:
+                return await work
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise TransientError(
+                f"event not done within task.event_deadline_ms ({self._deadline_ms} ms): stopped"
+            ) from None
 
     def close(self) -> None:
         processor, self._processor = self._processor, None

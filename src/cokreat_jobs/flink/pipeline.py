@@ -87,6 +87,8 @@ def flink_options(cfg: JobConfig, *, local: bool = False) -> dict[str, str]:
             f"{cfg.get_int('task.restart-strategy.max-delay', 60000)} ms"
         )
         opts["restart-strategy.exponential-delay.attempts-before-reset-backoff"] = str(2**31 - 1)
+    # The Scala jobs' checkpoint timeout (Flink's own default is 10 min whatever the config said).
+    opts["execution.checkpointing.timeout"] = f"{cfg.get_int('task.checkpointing.timeout', 600000)} ms"
     tolerable = cfg.get_int("task.checkpointing.tolerable-failures", 0)
     opts["execution.checkpointing.tolerable-failed-checkpoints"] = str(tolerable)
     # Prometheus scrape endpoint (the reporter jar ships in PyFlink's plugins/metrics-prometheus): a port or a
