@@ -10,7 +10,13 @@ and, for a job with a second stage (auto-creator-v2's link operator),
     ... -> async processor -+-> Failed ---------------------------------------+-> failed topic
                             +-> Event (handed on) -> key_by -> async next stage --+
 
-An unkeyed job (`JobDefinition.keyed`) has no parse map and no key_by: its async operator reads Kafka's rows.
+An unkeyed job (`JobDefinition.keyed`) has no parse map: its process stage reads Kafka's rows (keyed by topic
+and partition, `inflight.partition_key`, under the default `task.async.operator`; not keyed under PyFlink's).
+
+"async processor" is, by default, `inflight.InFlight`: a keyed process function that keeps the events in
+flight in keyed state, so bundle ends and checkpoints do not wait for a slow event (`task.async.operator =
+keyed-state`); `pyflink-async` is PyFlink's `AsyncDataStream.unordered_wait`, whose every bundle end and
+checkpoint waits for all of them (docs/RELIABILITY.md, "In-flight events").
 
 The input is read through the Table API's Kafka connector in `raw` format because that is the one PyFlink
 source that hands Python the record's bytes *and* its topic, partition and offset, which a malformed record's
