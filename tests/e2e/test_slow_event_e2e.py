@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from math import nan
 from pathlib import Path
 from typing import Any
 
@@ -217,8 +218,12 @@ def test_a_dripping_artifact_holds_only_its_own_event(
             if failed:
                 failed_at = time.monotonic()
                 break
-        # every event has its outcome by now (one counter read may miss; the wait reads again)
-        counters = run.wait_for_total(1 + len(produced), timeout=30)
+        # every event has its outcome by now (one counter read may miss; the wait reads again); a job that
+        # failed over has lost its counts, which the assertions below report after the figures
+        try:
+            counters = run.wait_for_total(1 + len(produced), timeout=30)
+        except TimeoutError:
+            counters = run.counters()
         checkpoints = checkpoint_counts(run, since=baseline)
         restarts = int(run.rest.get(f"/jobs/{run.jid}/metrics?get=numRestarts")[0]["value"])
     finally:
@@ -227,7 +232,8 @@ def test_a_dripping_artifact_holds_only_its_own_event(
 
     print(
         f"\nslow event e2e: {len(produced)} ordinary contents Live in "
-        f"{min(latencies.values()):.1f}-{max(latencies.values()):.1f} s after their batch "
+        f"{min(latencies.values(), default=nan):.1f}-{max(latencies.values(), default=nan):.1f} s "
+        "after their batch "
         f"(bound {ORDINARY_BOUND_S:.0f} s); "
         f"checkpoints while the slow event ran: {checkpoints_while_slow['completed']} completed, "
         f"{checkpoints_while_slow['failed']} failed, longest {checkpoints_while_slow['max_ms']} ms; "
