@@ -84,7 +84,8 @@ def test_user_delete_on_standalone_cluster(kafka_broker: Any, sandbox: Any, tmp_
         # parallelism 2 on two task managers: both subtasks of the processing operator did work
         job = rest.get(f"/jobs/{jid}")
         assert job["state"] == "RUNNING"
-        # user-delete has no key_by: its async operator is chained to the source ("... -> process -> ...")
+        # the processing operator's vertex ("process -> ..." after the key_by, "... -> process -> ..." chained
+        # to the source under pyflink-async)
         process = next(v for v in job["vertices"] if re.search(r"(^|-> )process( ->|$)", v["name"]))
         assert process["parallelism"] == 2
         per_subtask = [

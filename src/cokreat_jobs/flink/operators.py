@@ -35,7 +35,7 @@ from pyflink.datastream import AsyncFunction, MapFunction, RuntimeContext
 
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import Metrics, Processor
-from cokreat_jobs.core.errors import JobError, MalformedEvent
+from cokreat_jobs.core.errors import JobError, MalformedEvent, TransientError
 from cokreat_jobs.core.event import parse_record
 from cokreat_jobs.core.failed import (
     FAILED_RECORD_LIMIT,
@@ -52,6 +52,7 @@ from cokreat_jobs.flink.elements import Element, Event, Failed, Malformed
 from cokreat_jobs.flink.metrics import FlinkCounters, metric_names
 
 __all__ = [
+    "DEFAULT_EVENT_DEADLINE_MS",
     "DEFAULT_FAILED_MAX_RECORD_BYTES",
     "DEFAULT_MAX_RECORD_BYTES",
     "KeyedOrder",
@@ -68,6 +69,10 @@ DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
 # below the broker's default message.max.bytes (1,048,588): see core/failed.py
 DEFAULT_FAILED_MAX_RECORD_BYTES = FAILED_RECORD_LIMIT
 FAILED_MAX_KEY = "kafka.failed.max_record_bytes"
+# task.event_deadline_ms: the outer bound of one event's processing (0 = none). Below Flink's checkpoint
+# timeout, so that PyFlink's async operator, which waits for every event in flight before a checkpoint, lets
+# checkpoints complete; above what an honest event takes (a 50 MiB artifact at 0.5 MiB/s is under 2 min).
+DEFAULT_EVENT_DEADLINE_MS = 300_000
 
 T = TypeVar("T")
 
@@ -228,6 +233,7 @@ class _Stage(AsyncFunction):
         self._metrics = FlinkCounters(runtime_context, self._job.name, metric_names(cfg))
         self._failed_max = cfg.get_int(FAILED_MAX_KEY, DEFAULT_FAILED_MAX_RECORD_BYTES)
         self._cfg = cfg
+        self._deadline_ms = cfg.get_int("task.event_deadline_ms", DEFAULT_EVENT_DEADLINE_MS)
 
     def _ensure_processor(self) -> Processor:
         # Created lazily on the operator's event loop thread: aiohttp sessions belong to the loop they
@@ -289,7 +295,7 @@ class _Stage(AsyncFunction):
         processor = self._ensure_processor()
         started = time.monotonic()
         try:
-            outcome = await processor.process(event)
+            outcome = await self._within_deadline(processor.process(event))
         except JobError as e:  # a processor should return outcomes; this is the safety net
             outcome = self._failed_outcome(event, e, e.reason, raw)
         except Exception as e:  # never restart the job because of one event
@@ -318,6 +324,22 @@ class _Stage(AsyncFunction):
             out = self._outlet.failed(text)
         self._metrics.inc(kind)
         return out
+
+    async def _within_deadline(self, work: Awaitable[Outcome]) -> Outcome:
+        # The outer bound of one event, whatever its calls' own timeouts add up to (retries times a download
+        # that drips a byte at a time): past it the processing is cancelled and the event fails, replayable,
+        # instead of holding its subtask (and, under PyFlink's async operator, every checkpoint) for longer.
+        if self._deadline_ms <= 0:
+            return await work
+        try:
+            async with asyncio.timeout(self._deadline_ms / 1000) as scope:
+                return await work
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise TransientError(
+                f"event not done within task.event_deadline_ms ({self._deadline_ms} ms): stopped"
+            ) from None
 
     def close(self) -> None:
         processor, self._processor = self._processor, None

@@ -10,7 +10,13 @@ and, for a job with a second stage (auto-creator-v2's link operator),
     ... -> async processor -+-> Failed ---------------------------------------+-> failed topic
                             +-> Event (handed on) -> key_by -> async next stage --+
 
-An unkeyed job (`JobDefinition.keyed`) has no parse map and no key_by: its async operator reads Kafka's rows.
+An unkeyed job (`JobDefinition.keyed`) has no parse map: its process stage reads Kafka's rows (keyed by topic
+and partition, `inflight.partition_key`, under the default `task.async.operator`; not keyed under PyFlink's).
+
+"async processor" is, by default, `inflight.InFlight`: a keyed process function that keeps the events in
+flight in keyed state, so bundle ends and checkpoints do not wait for a slow event (`task.async.operator =
+keyed-state`); `pyflink-async` is PyFlink's `AsyncDataStream.unordered_wait`, whose every bundle end and
+checkpoint waits for all of them (docs/RELIABILITY.md, "In-flight events").
 
 The input is read through the Table API's Kafka connector in `raw` format because that is the one PyFlink
 source that hands Python the record's bytes *and* its topic, partition and offset, which a malformed record's
@@ -35,6 +41,7 @@ from pyflink.table import DataTypes, Schema, StreamTableEnvironment, TableDescri
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.flink.definition import JobDefinition
 from cokreat_jobs.flink.elements import ELEMENT_TYPE, element_key, failed_text, is_event, is_failed
+from cokreat_jobs.flink.inflight import DEFAULT_POLL_MS, InFlight, partition_key
 from cokreat_jobs.flink.jars import connector_jars
 from cokreat_jobs.flink.operators import job_operators
 
@@ -87,6 +94,8 @@ def flink_options(cfg: JobConfig, *, local: bool = False) -> dict[str, str]:
             f"{cfg.get_int('task.restart-strategy.max-delay', 60000)} ms"
         )
         opts["restart-strategy.exponential-delay.attempts-before-reset-backoff"] = str(2**31 - 1)
+    # The Scala jobs' checkpoint timeout (Flink's own default is 10 min whatever the config said).
+    opts["execution.checkpointing.timeout"] = f"{cfg.get_int('task.checkpointing.timeout', 600000)} ms"
     tolerable = cfg.get_int("task.checkpointing.tolerable-failures", 0)
     opts["execution.checkpointing.tolerable-failed-checkpoints"] = str(tolerable)
     # Prometheus scrape endpoint (the reporter jar ships in PyFlink's plugins/metrics-prometheus): a port or a
@@ -190,40 +199,56 @@ def _failed_sink(cfg: JobConfig, brokers: str) -> KafkaSink:
     )
 
 
+# task.async.operator: how the process stages hold their events in flight (docs/RELIABILITY.md)
+IN_FLIGHT_STATE = "keyed-state"  # flink/inflight.py: in keyed state, a slow event holds only itself
+PYFLINK_ASYNC = "pyflink-async"  # PyFlink's async operator: every bundle end and checkpoint waits for all
+ASYNC_OPERATORS = (IN_FLIGHT_STATE, PYFLINK_ASYNC)
+
+
 def add_operators(job: JobDefinition, cfg: JobConfig, records: DataStream) -> DataStream:
     """The operators between the Kafka rows (`Row(value, topic, kpartition, koffset)`) and the failed topic;
     returns the failed-topic records, as text. Operator uids are what savepoints restore by: keep them."""
     ops = job_operators(job, cfg)
+    mode = cfg.get_str("task.async.operator", IN_FLIGHT_STATE)
+    if mode not in ASYNC_OPERATORS:
+        raise ValueError(f"task.async.operator must be one of {', '.join(ASYNC_OPERATORS)}, not {mode!r}")
+    capacity = cfg.get_int("task.async.capacity", 100)
+    poll_ms = cfg.get_int("task.async.poll_ms", DEFAULT_POLL_MS)
+
+    def stage(stream: DataStream, op: Any, output_type: Any, *, keyed: bool = True) -> DataStream:
+        if mode == IN_FLIGHT_STATE:
+            keyed_stream = stream if keyed else stream.key_by(partition_key, key_type=Types.STRING())
+            return keyed_stream.process(InFlight(op, capacity, keyed=keyed, poll_ms=poll_ms), output_type)
+        # Operator timeout 0: PyFlink starts an OS timer thread per element otherwise (halves throughput);
+        # the per-event deadline (task.event_deadline_ms) bounds each event instead.
+        return AsyncDataStream.unordered_wait(stream, op, Time.milliseconds(0), capacity, output_type)
+
     if ops.parse is not None:
         parsed = records.map(ops.parse, output_type=ELEMENT_TYPE).name("parse").uid(f"{job.name}-parse")
         first_input = parsed.key_by(element_key, key_type=Types.STRING())
     else:
-        first_input = records  # the async operator parses: see JobDefinition.keyed
-    capacity = cfg.get_int("task.async.capacity", 100)
-    # Operator timeout 0: PyFlink starts an OS timer thread per element otherwise (halves throughput);
-    # every call inside the processor carries its own deadline instead.
+        first_input = records  # the first stage parses: see JobDefinition.keyed
     processed = (
-        AsyncDataStream.unordered_wait(
+        stage(
             first_input,
             ops.first,
-            Time.milliseconds(0),
-            capacity,
             ELEMENT_TYPE if ops.next is not None else Types.STRING(),
+            keyed=ops.parse is not None,
         )
         .name("process")
         .uid(f"{job.name}-process")
     )
     if ops.next is None:
         return processed
-    stage = ops.next.stage
+    next_stage = ops.next.stage
     requests = (
-        processed.filter(is_event).name(f"to-{stage.name}").uid(f"{job.name}-to-{stage.name}")
+        processed.filter(is_event).name(f"to-{next_stage.name}").uid(f"{job.name}-to-{next_stage.name}")
     ).key_by(element_key, key_type=Types.STRING())
     failed_next = (
-        AsyncDataStream.unordered_wait(requests, ops.next, Time.milliseconds(0), capacity, Types.STRING())
-        .name(stage.name)
-        .uid(f"{job.name}-{stage.name}")
-        .set_parallelism(max(1, cfg.get_int(stage.parallelism_key, 1)))
+        stage(requests, ops.next, Types.STRING())
+        .name(next_stage.name)
+        .uid(f"{job.name}-{next_stage.name}")
+        .set_parallelism(max(1, cfg.get_int(next_stage.parallelism_key, 1)))
     )
     return (
         processed.filter(is_failed)

@@ -53,6 +53,13 @@ def test_the_other_options_are_unchanged() -> None:
     assert options["execution.checkpointing.tolerable-failed-checkpoints"] == "0"
 
 
+def test_the_configured_checkpoint_timeout_is_applied() -> None:
+    shipped = flink_options(load_config("content-auto-creator", env={}))
+    assert shipped["execution.checkpointing.timeout"] == "4200000 ms"
+    cfg = load_config("user-delete", overrides=["task.checkpointing.timeout=90000"], env={})
+    assert flink_options(cfg)["execution.checkpointing.timeout"] == "90000 ms"
+
+
 class _Stop(Exception):
     pass
 
