@@ -156,6 +156,8 @@ def test_a_dripping_artifact_holds_only_its_own_event(
         f"kafka.input.topic={topic}",
         f"kafka.failed.topic={topic}.failed",
         f"kafka.groupId=g-{topic}",
+        # the operator this test is about (opt-in: the default is still PyFlink's, see base.conf)
+        "task.async.operator=keyed-state",
         "task.checkpointing.interval=2000",
         f"task.checkpointing.timeout={CHECKPOINT_TIMEOUT_MS}",
         f"task.event_deadline_ms={DEADLINE_MS}",

@@ -10,13 +10,14 @@ and, for a job with a second stage (auto-creator-v2's link operator),
     ... -> async processor -+-> Failed ---------------------------------------+-> failed topic
                             +-> Event (handed on) -> key_by -> async next stage --+
 
-An unkeyed job (`JobDefinition.keyed`) has no parse map: its process stage reads Kafka's rows (keyed by topic
-and partition, `inflight.partition_key`, under the default `task.async.operator`; not keyed under PyFlink's).
+An unkeyed job (`JobDefinition.keyed`) has no parse map: its process stage reads Kafka's rows (keyed by
+topic and partition, `inflight.partition_key`, under `task.async.operator = keyed-state`; not keyed under
+PyFlink's operator).
 
-"async processor" is, by default, `inflight.InFlight`: a keyed process function that keeps the events in
-flight in keyed state, so bundle ends and checkpoints do not wait for a slow event (`task.async.operator =
-keyed-state`); `pyflink-async` is PyFlink's `AsyncDataStream.unordered_wait`, whose every bundle end and
-checkpoint waits for all of them (docs/RELIABILITY.md, "In-flight events").
+"async processor" is PyFlink's `AsyncDataStream.unordered_wait` by default (`pyflink-async`), whose every
+bundle end and checkpoint waits for all the events in flight; opt-in, `inflight.InFlight` (`keyed-state`): a
+keyed process function that keeps them in keyed state, so bundle ends and checkpoints do not wait for a slow
+event (docs/RELIABILITY.md, "In-flight events").
 
 The input is read through the Table API's Kafka connector in `raw` format because that is the one PyFlink
 source that hands Python the record's bytes *and* its topic, partition and offset, which a malformed record's
@@ -200,7 +201,7 @@ def _failed_sink(cfg: JobConfig, brokers: str) -> KafkaSink:
 
 
 # task.async.operator: how the process stages hold their events in flight (docs/RELIABILITY.md)
-IN_FLIGHT_STATE = "keyed-state"  # flink/inflight.py: in keyed state, a slow event holds only itself
+IN_FLIGHT_STATE = "keyed-state"  # flink/inflight.py: in keyed state, a slow event holds only itself (opt-in)
 PYFLINK_ASYNC = "pyflink-async"  # PyFlink's async operator: every bundle end and checkpoint waits for all
 ASYNC_OPERATORS = (IN_FLIGHT_STATE, PYFLINK_ASYNC)
 
@@ -209,7 +210,7 @@ def add_operators(job: JobDefinition, cfg: JobConfig, records: DataStream) -> Da
     """The operators between the Kafka rows (`Row(value, topic, kpartition, koffset)`) and the failed topic;
     returns the failed-topic records, as text. Operator uids are what savepoints restore by: keep them."""
     ops = job_operators(job, cfg)
-    mode = cfg.get_str("task.async.operator", IN_FLIGHT_STATE)
+    mode = cfg.get_str("task.async.operator", PYFLINK_ASYNC)
     if mode not in ASYNC_OPERATORS:
         raise ValueError(f"task.async.operator must be one of {', '.join(ASYNC_OPERATORS)}, not {mode!r}")
     capacity = cfg.get_int("task.async.capacity", 100)
