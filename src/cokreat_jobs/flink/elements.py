@@ -24,10 +24,12 @@ __all__ = [
     "Event",
     "Failed",
     "Malformed",
+    "Tick",
     "element_key",
     "failed_text",
     "is_event",
     "is_failed",
+    "is_handed_on",
 ]
 
 
@@ -57,7 +59,14 @@ class Failed(NamedTuple):
     record: str
 
 
-Element: TypeAlias = Event | Malformed | Failed
+class Tick(NamedTuple):
+    """A bucket's tick under `task.async.operator = keyed-state` (flink/inflight.py): no event, only the
+    moment to emit the bucket's finished events (and, after a restore, to start its restored ones)."""
+
+    bucket: str
+
+
+Element: TypeAlias = Event | Malformed | Failed | Tick
 
 # The Flink type of an element: pickled bytes (a Row or Tuple type would need a kind tag of its own).
 ELEMENT_TYPE = Types.PICKLED_BYTE_ARRAY()
@@ -70,6 +79,11 @@ def element_key(element: Element) -> str:
 
 def is_event(element: Element) -> TypeGuard[Event]:
     return isinstance(element, Event)
+
+
+def is_handed_on(element: Element) -> bool:
+    """What a next stage takes: the handed-on events, and the ticks its buckets need under keyed-state."""
+    return isinstance(element, Event | Tick)
 
 
 def is_failed(element: Element) -> TypeGuard[Failed]:

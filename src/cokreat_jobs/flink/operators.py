@@ -48,7 +48,8 @@ from cokreat_jobs.core.failed import (
 from cokreat_jobs.core.logs import configure_job_logging, get_logger
 from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.flink.definition import JobDefinition, NextStage
-from cokreat_jobs.flink.elements import Element, Event, Failed, Malformed
+from cokreat_jobs.flink.elements import Element, Event, Failed, Malformed, Tick
+from cokreat_jobs.flink.inflight import is_tick_row
 from cokreat_jobs.flink.metrics import FlinkCounters, metric_names
 
 __all__ = [
@@ -138,7 +139,9 @@ class ParseAndKey(MapFunction):
     def __init__(self, reader: RecordReader) -> None:
         self.reader = reader
 
-    def map(self, row: Row) -> Event | Malformed:
+    def map(self, row: Row) -> Event | Malformed | Tick:
+        if is_tick_row(row):  # keyed-state's ticks (flink/inflight.py), unioned with the Kafka rows
+            return Tick(f"b{row[2]}")
         return self.reader.read(row)[0]
 
 

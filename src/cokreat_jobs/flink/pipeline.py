@@ -10,14 +10,14 @@ and, for a job with a second stage (auto-creator-v2's link operator),
     ... -> async processor -+-> Failed ---------------------------------------+-> failed topic
                             +-> Event (handed on) -> key_by -> async next stage --+
 
-An unkeyed job (`JobDefinition.keyed`) has no parse map: its process stage reads Kafka's rows (keyed by
-topic and partition, `inflight.partition_key`, under `task.async.operator = keyed-state`; not keyed under
-PyFlink's operator).
+An unkeyed job (`JobDefinition.keyed`) has no parse map: its process stage reads Kafka's rows (not keyed
+under PyFlink's operator).
 
 "async processor" is PyFlink's `AsyncDataStream.unordered_wait` by default (`pyflink-async`), whose every
 bundle end and checkpoint waits for all the events in flight; opt-in, `inflight.InFlight` (`keyed-state`): a
 keyed process function that keeps them in keyed state, so bundle ends and checkpoints do not wait for a slow
-event (docs/RELIABILITY.md, "In-flight events").
+event (docs/RELIABILITY.md, "In-flight events"). Under keyed-state every stage's key_by is by bucket
+(`inflight.bucket_of`) instead, and the Kafka table carries tick rows among its records (`tick_rows`).
 
 The input is read through the Table API's Kafka connector in `raw` format because that is the one PyFlink
 source that hands Python the record's bytes *and* its topic, partition and offset, which a malformed record's
@@ -41,8 +41,22 @@ from pyflink.table import DataTypes, Schema, StreamTableEnvironment, TableDescri
 
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.flink.definition import JobDefinition
-from cokreat_jobs.flink.elements import ELEMENT_TYPE, element_key, failed_text, is_event, is_failed
-from cokreat_jobs.flink.inflight import DEFAULT_POLL_MS, InFlight, partition_key
+from cokreat_jobs.flink.elements import (
+    ELEMENT_TYPE,
+    element_key,
+    failed_text,
+    is_event,
+    is_failed,
+    is_handed_on,
+)
+from cokreat_jobs.flink.inflight import (
+    DEFAULT_BUCKETS,
+    DEFAULT_POLL_MS,
+    TICK_TOPIC,
+    InFlight,
+    bucket_of,
+    tick_rate,
+)
 from cokreat_jobs.flink.jars import connector_jars
 from cokreat_jobs.flink.operators import job_operators
 
@@ -178,10 +192,37 @@ def build_pipeline(
         .option("format", "raw")
         .build(),
     )
-    records = t_env.to_data_stream(t_env.from_path(source_table))
+    table = t_env.from_path(source_table)
+    if async_mode(cfg) == IN_FLIGHT_STATE:
+        table = tick_rows(t_env, cfg, source_table)
+    records = t_env.to_data_stream(table)
     failed = add_operators(job, cfg, records)
     failed.sink_to(_failed_sink(cfg, brokers)).name("failed-topic").uid(f"{job.name}-failed-sink")
     return env
+
+
+def tick_rows(t_env: StreamTableEnvironment, cfg: JobConfig, source_table: str) -> Any:
+    """The Kafka table with keyed-state's ticks among its rows (flink/inflight.py): a generated row for a
+    random bucket, `task.async.buckets` rows every `task.async.poll_ms`, shaped as a Kafka row whose topic
+    is empty (no Kafka topic is) and whose partition is the bucket's number."""
+    buckets = max(1, cfg.get_int("task.async.buckets", DEFAULT_BUCKETS))
+    rate = tick_rate(buckets, cfg.get_int("task.async.poll_ms", DEFAULT_POLL_MS))
+    ticks = f"{source_table}_ticks"
+    t_env.create_temporary_table(
+        ticks,
+        TableDescriptor.for_connector("datagen")
+        .schema(Schema.new_builder().column("bucket", DataTypes.INT()).build())
+        .option("rows-per-second", str(rate))
+        .option("fields.bucket.kind", "random")
+        .option("fields.bucket.min", "0")
+        .option("fields.bucket.max", str(buckets - 1))
+        .build(),
+    )
+    return t_env.sql_query(
+        f"SELECT `value`, topic, kpartition, koffset FROM {source_table} "
+        f"UNION ALL SELECT CAST(NULL AS BYTES), CAST('{TICK_TOPIC}' AS STRING), bucket, CAST(-1 AS BIGINT) "
+        f"FROM {ticks}"
+    )
 
 
 def _failed_sink(cfg: JobConfig, brokers: str) -> KafkaSink:
@@ -206,27 +247,39 @@ PYFLINK_ASYNC = "pyflink-async"  # PyFlink's async operator: every bundle end an
 ASYNC_OPERATORS = (IN_FLIGHT_STATE, PYFLINK_ASYNC)
 
 
-def add_operators(job: JobDefinition, cfg: JobConfig, records: DataStream) -> DataStream:
-    """The operators between the Kafka rows (`Row(value, topic, kpartition, koffset)`) and the failed topic;
-    returns the failed-topic records, as text. Operator uids are what savepoints restore by: keep them."""
-    ops = job_operators(job, cfg)
+def async_mode(cfg: JobConfig) -> str:
+    """`task.async.operator`, checked."""
     mode = cfg.get_str("task.async.operator", PYFLINK_ASYNC)
     if mode not in ASYNC_OPERATORS:
         raise ValueError(f"task.async.operator must be one of {', '.join(ASYNC_OPERATORS)}, not {mode!r}")
-    capacity = cfg.get_int("task.async.capacity", 100)
-    poll_ms = cfg.get_int("task.async.poll_ms", DEFAULT_POLL_MS)
+    return mode
 
-    def stage(stream: DataStream, op: Any, output_type: Any, *, keyed: bool = True) -> DataStream:
-        if mode == IN_FLIGHT_STATE:
-            keyed_stream = stream if keyed else stream.key_by(partition_key, key_type=Types.STRING())
-            return keyed_stream.process(InFlight(op, capacity, keyed=keyed, poll_ms=poll_ms), output_type)
+
+def add_operators(job: JobDefinition, cfg: JobConfig, records: DataStream) -> DataStream:
+    """The operators between the Kafka rows (`Row(value, topic, kpartition, koffset)`, and under keyed-state
+    the tick rows of `tick_rows` among them) and the failed topic; returns the failed-topic records, as text.
+    Operator uids are what savepoints restore by: keep them."""
+    ops = job_operators(job, cfg)
+    mode = async_mode(cfg)
+    capacity = cfg.get_int("task.async.capacity", 100)
+    buckets = max(1, cfg.get_int("task.async.buckets", DEFAULT_BUCKETS))
+    in_state = mode == IN_FLIGHT_STATE
+
+    def stage(
+        stream: DataStream, op: Any, output_type: Any, *, keyed: bool = True, forward_ticks: bool = False
+    ) -> DataStream:
+        if in_state:
+            by_bucket = stream.key_by(lambda v: bucket_of(v, buckets), key_type=Types.STRING())
+            fn = InFlight(op, capacity, keyed=keyed, forward_ticks=forward_ticks)
+            return by_bucket.process(fn, output_type)
         # Operator timeout 0: PyFlink starts an OS timer thread per element otherwise (halves throughput);
         # the per-event deadline (task.event_deadline_ms) bounds each event instead.
         return AsyncDataStream.unordered_wait(stream, op, Time.milliseconds(0), capacity, output_type)
 
     if ops.parse is not None:
         parsed = records.map(ops.parse, output_type=ELEMENT_TYPE).name("parse").uid(f"{job.name}-parse")
-        first_input = parsed.key_by(element_key, key_type=Types.STRING())
+        # keyed-state keys by bucket inside `stage`; PyFlink's operator takes the events keyed by their key
+        first_input = parsed if in_state else parsed.key_by(element_key, key_type=Types.STRING())
     else:
         first_input = records  # the first stage parses: see JobDefinition.keyed
     processed = (
@@ -235,6 +288,7 @@ def add_operators(job: JobDefinition, cfg: JobConfig, records: DataStream) -> Da
             ops.first,
             ELEMENT_TYPE if ops.next is not None else Types.STRING(),
             keyed=ops.parse is not None,
+            forward_ticks=ops.next is not None,
         )
         .name("process")
         .uid(f"{job.name}-process")
@@ -242,11 +296,14 @@ def add_operators(job: JobDefinition, cfg: JobConfig, records: DataStream) -> Da
     if ops.next is None:
         return processed
     next_stage = ops.next.stage
-    requests = (
-        processed.filter(is_event).name(f"to-{next_stage.name}").uid(f"{job.name}-to-{next_stage.name}")
-    ).key_by(element_key, key_type=Types.STRING())
+    requests = processed.filter(is_handed_on if in_state else is_event)
+    requests = requests.name(f"to-{next_stage.name}").uid(f"{job.name}-to-{next_stage.name}")
     failed_next = (
-        stage(requests, ops.next, Types.STRING())
+        stage(
+            requests if in_state else requests.key_by(element_key, key_type=Types.STRING()),
+            ops.next,
+            Types.STRING(),
+        )
         .name(next_stage.name)
         .uid(f"{job.name}-{next_stage.name}")
         .set_parallelism(max(1, cfg.get_int(next_stage.parallelism_key, 1)))
