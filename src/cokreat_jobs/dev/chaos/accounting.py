@@ -207,9 +207,20 @@ class Run:
         except OSError:
             checkpoints = None
         settings, problems = defaults_problems(self.job, self.cfg, checkpoints)
+        settings["in_flight"] = self.in_flight_operator()
         res.settings = settings
         if self.defaults:
             res.problems += problems
+
+    def in_flight_operator(self) -> str | None:
+        """How the running job holds its events in flight (`task.async.operator`), read from its plan: only
+        keyed-state has the tick rows' source (flink/pipeline.tick_rows). None: the plan could not be read."""
+        try:
+            plan: dict[str, Any] = self.rest.get(f"/jobs/{self.jid}")
+        except OSError:
+            return None
+        names = [str(v.get("name", "")) for v in plan.get("vertices") or []]
+        return "keyed-state" if any("_ticks" in n for n in names) else "pyflink-async"
 
     def cancel(self) -> None:
         try:
