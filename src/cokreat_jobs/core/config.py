@@ -5,8 +5,9 @@ Layers, each overriding the one before (objects merge key by key, any other valu
 
 1. the packaged ``<job>.conf`` (which includes ``base.conf``), shipped in ``cokreat_jobs/conf/``;
 2. ``config_file`` when given: a HOCON file that may ``include`` files beside it, e.g. a Scala job's own
-   ``.conf``. It is layered over the packaged defaults, so it only needs to name what it changes and our own
-   keys (``http.*``, ``task.async.capacity``, ...) keep their defaults;
+   ``.conf`` (an include whose file is missing is an error, not skipped). It is layered over the packaged
+   defaults, so it only needs to name what it changes and our own keys (``http.*``, ``task.async.capacity``,
+   ...) keep their defaults;
 3. environment variables named ``COKREAT__<KEY>`` (see below);
 4. ``overrides``: ``KEY=VALUE`` strings (the CLI's ``--set``).
 
@@ -280,8 +281,9 @@ class _MissingIncludes(logging.Handler):
         self.missing: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        # another thread's parse is not ours
-        if record.thread == self.thread and str(record.msg).startswith("Cannot include") and record.args:
+        # another thread's parse is not ours (None: logging.logThreads is off, so take it)
+        mine = record.thread in (self.thread, None)
+        if mine and str(record.msg).startswith("Cannot include") and record.args:
             args = record.args if isinstance(record.args, tuple) else (record.args,)
             self.missing.append(str(args[0]))
 
