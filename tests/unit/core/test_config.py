@@ -596,3 +596,14 @@ def test_pickle_round_trip_and_repr_hides_values() -> None:
 def test_tree_view() -> None:
     tree = load("user-delete").tree
     assert tree.get_string("kafka.input.topic") == "sunbirddev.delete.user"
+
+
+def test_a_missing_include_is_an_error_when_logging_records_no_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    monkeypatch.setattr(logging, "logThreads", False)
+    (tmp_path / "job.conf").write_text('include "absent.conf"\n')
+    with pytest.raises(ConfigError, match="absent.conf"):
+        load("user-delete", config_file=tmp_path / "job.conf")
