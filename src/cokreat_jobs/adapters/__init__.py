@@ -10,4 +10,5 @@
 - ``drive``: Google Drive's REST API through aiohttp
 - ``storage``: cloud storage through fsspec
 - ``stores``: the graph and external stores (Neo4j, Cassandra, sqlite)
+- ``config_checks``: start-up checks of the storage and store settings (no I/O)
 """

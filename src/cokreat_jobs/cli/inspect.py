@@ -35,7 +35,9 @@ def _emit(found: dict[str, Any] | None) -> None:
     click.echo(json.dumps({k: _text(v) for k, v in found.items()}, ensure_ascii=False, default=str))
 
 
-config_option = click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False))
+config_option = click.option(
+    "--config", "--config.file.path", "config_file", type=click.Path(exists=True, dir_okay=False)
+)
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
 
 

@@ -5,6 +5,7 @@
 - ``event``: parsing a Kafka record, reading fields by dotted path
 - ``failed``: failed-topic records
 - ``config``: loading a job's HOCON config (:func:`load_config`, :class:`JobConfig`)
+- ``checks``: configuration checks without I/O (:class:`Problem`, :class:`ConfigChecks`: URLs, Kafka, lists)
 - ``logs``: JSON log lines, ``hash_id``
 - ``redaction``: the one redaction of every text that leaves a job (logs, failed records, importError, labels)
 - ``response``: :class:`HttpResponse`, the HTTP answer as a value

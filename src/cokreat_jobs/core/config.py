@@ -5,8 +5,9 @@ Layers, each overriding the one before (objects merge key by key, any other valu
 
 1. the packaged ``<job>.conf`` (which includes ``base.conf``), shipped in ``cokreat_jobs/conf/``;
 2. ``config_file`` when given: a HOCON file that may ``include`` files beside it, e.g. a Scala job's own
-   ``.conf``. It is layered over the packaged defaults, so it only needs to name what it changes and our own
-   keys (``http.*``, ``task.async.capacity``, ...) keep their defaults;
+   ``.conf`` (an include whose file is missing is an error, not skipped). It is layered over the packaged
+   defaults, so it only needs to name what it changes and our own keys (``http.*``, ``task.async.capacity``,
+   ...) keep their defaults;
 3. environment variables named ``COKREAT__<KEY>`` (see below);
 4. ``overrides``: ``KEY=VALUE`` strings (the CLI's ``--set``).
 
@@ -32,8 +33,10 @@ absent: the code's default applies.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import re
+import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
@@ -58,6 +61,7 @@ __all__ = [
 
 
 ENV_PREFIX = "COKREAT__"
+_PYHOCON_LOGGER = "pyhocon.config_parser"
 
 
 class _Missing:
@@ -268,7 +272,37 @@ def packaged_config_path(job: str) -> Path:
     return path
 
 
+class _MissingIncludes(logging.Handler):
+    """Collects the includes pyhocon could not load, which it only logs (``Cannot include file %s``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.missing: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # another thread's parse is not ours (None: logging.logThreads is off, so take it)
+        mine = record.thread in (self.thread, None)
+        if mine and str(record.msg).startswith("Cannot include") and record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            self.missing.append(str(args[0]))
+
+
 def _parse_file(path: Path) -> ConfigTree:
+    """Parse one HOCON file; every ``include`` it (or an included file) names must exist.
+
+    pyhocon skips a missing ``include "x.conf"`` / ``include file("...")`` with a warning; a Sunbird
+    deployment whose ``include file("/data/flink/conf/base-config.conf")`` is absent would then run against
+    the packaged ``localhost`` defaults. Here a missing include, required or not, is a :class:`ConfigError`
+    naming it, so the job stops at start.
+    """
+    handler = _MissingIncludes()
+    hocon_logger = logging.getLogger(_PYHOCON_LOGGER)
+    saved = hocon_logger.level, hocon_logger.propagate
+    # ours to report (as an error), whatever level the logging set-up gave pyhocon
+    hocon_logger.setLevel(logging.WARNING)
+    hocon_logger.propagate = False
+    hocon_logger.addHandler(handler)
     try:
         with warnings.catch_warnings():
             # pyhocon reports a missing optional include through the deprecated Logger.warn.
@@ -276,12 +310,25 @@ def _parse_file(path: Path) -> ConfigTree:
             # Unresolved: substitutions may refer to keys that a later layer sets.
             tree = ConfigFactory.parse_file(str(path), resolve=False)
     except OSError as e:
+        missing = getattr(e, "filename", None)
+        if missing and Path(str(missing)) != path:
+            raise ConfigError(_missing_include(path, str(missing))) from e
         raise ConfigError(f"cannot read configuration file {path}: {e.strerror or e}") from e
     except Exception as e:  # pyparsing's ParseException and pyhocon's errors have no common base
         raise ConfigError(f"cannot parse configuration file {path}: {e}") from e
+    finally:
+        hocon_logger.removeHandler(handler)
+        hocon_logger.setLevel(saved[0])
+        hocon_logger.propagate = saved[1]
+    if handler.missing:
+        raise ConfigError(_missing_include(path, handler.missing[0]))
     if not isinstance(tree, ConfigTree):
         raise ConfigError(f"configuration file {path} does not hold an object")
     return tree
+
+
+def _missing_include(path: Path, missing: str) -> str:
+    return f"configuration file {path} includes {missing}, which does not exist or cannot be read"
 
 
 def parse_value(text: str, key: str = "value") -> Any:

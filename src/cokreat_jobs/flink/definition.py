@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cokreat_jobs.core.checks import ConfigChecks
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import Metrics, Processor
 
@@ -45,3 +46,5 @@ class JobDefinition:
     # them: a key's records share a partition when the producer keys them, and the per-key lock orders them
     # within a subtask. For jobs whose effects for one key commute (user-delete: deleting a user twice).
     keyed: bool = True
+    # What the job checks in its configuration at start (and `config check` besides), jobs/<job>/checks.py.
+    checks: ConfigChecks = ConfigChecks()

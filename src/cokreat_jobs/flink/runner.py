@@ -11,6 +11,7 @@ from types import FrameType
 
 from pyflink.datastream import StreamExecutionEnvironment
 
+from cokreat_jobs.core.checks import raise_for_problems
 from cokreat_jobs.core.config import JobConfig, load_config
 from cokreat_jobs.flink.definition import JobDefinition
 from cokreat_jobs.flink.pipeline import build_pipeline, flink_configuration
@@ -18,8 +19,20 @@ from cokreat_jobs.flink.pipeline import build_pipeline, flink_configuration
 TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
 
 
+CONFIG_FLAGS = ("--config", "--config.file.path")
+
+
+def check_at_start(definition: JobDefinition, cfg: JobConfig) -> None:
+    """The job's start-up checks (``jobs/<job>/checks.py``): a ConfigError listing every problem found."""
+    raise_for_problems(definition.name, definition.checks.startup(cfg))
+
+
 def run_local(definition: JobDefinition, cfg: JobConfig) -> int:
-    """Run until the job ends or SIGINT/SIGTERM arrives; cancel it cleanly then. Returns the exit code."""
+    """Run until the job ends or SIGINT/SIGTERM arrives; cancel it cleanly then. Returns the exit code.
+
+    The configuration is checked first (:func:`check_at_start`): a ConfigError, before any Flink work.
+    """
+    check_at_start(definition, cfg)
     stop = {"signal": 0}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -60,12 +73,26 @@ def run_local(definition: JobDefinition, cfg: JobConfig) -> int:
             signal.signal(s, h)
 
 
+def parse_job_args(prog: str, argv: Sequence[str]) -> argparse.Namespace:
+    """``[--config FILE | --config.file.path FILE] [--set KEY=VALUE]...`` (also ``--flag=VALUE``).
+
+    ``--config.file.path`` is how Sunbird's chart passes the file to the Scala jobs (Flink's ParameterTool);
+    it means exactly ``--config``.
+    """
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument(*CONFIG_FLAGS, dest="config", default=None, metavar="FILE")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    return parser.parse_args(list(argv))
+
+
 def job_main(job: JobDefinition, argv: Sequence[str] | None = None) -> None:
-    """Entry point of a job file under `flink run -py <job.py> [--config FILE] [--set KEY=VALUE]...`."""
-    parser = argparse.ArgumentParser(prog=job.name)
-    parser.add_argument("--config", default=None)
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
-    args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
+    """Entry point of a job file under `flink run -py <job.py> [--config FILE] [--set KEY=VALUE]...`.
+
+    The configuration is loaded (a missing include is an error) and checked before the graph is built, so a
+    job that cannot work stops at start, naming every problem, instead of failing on its first event.
+    """
+    args = parse_job_args(job.name, argv if argv is not None else sys.argv[1:])
     cfg = load_config(job.name, config_file=args.config, overrides=args.overrides)
+    check_at_start(job, cfg)
     env = build_pipeline(job, cfg)
     env.execute(cfg.get_str("job.name", job.name))

@@ -4,5 +4,6 @@
 - ``flink_rest``: the few calls of Flink's REST API the tools need
 - ``kafka_io``: produce and consume records
 - ``replay``: a job's failed events back to its input topic
+- ``config_check``: every problem of a job's configuration, endpoints probed (``config check``)
 - ``bulk``: bulk upload through the import API and the status of an import
 """

@@ -437,11 +437,51 @@ def test_scala_conf_with_its_include_beside_it(tmp_path: Path) -> None:
     )
 
 
-def test_scala_conf_without_its_include(tmp_path: Path) -> None:
+def test_scala_conf_without_its_include_stops_at_load(tmp_path: Path) -> None:
+    # COMPAT A1: pyhocon only warns, and the job then ran against the packaged localhost defaults.
     (tmp_path / "cac.conf").write_text(SCALA_CAC)
-    cfg = load("content-auto-creator", config_file=tmp_path / "cac.conf")
-    assert cfg.get_str("kafka.groupId") == "dev-content-auto-creator-group"
-    assert cfg.get_str("kafka.broker-servers") == "localhost:9092"
+    with pytest.raises(ConfigError, match=r"includes .*base-config\.conf, which does not exist"):
+        load("content-auto-creator", config_file=tmp_path / "cac.conf")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        'include file("{missing}")',
+        'include required(file("{missing}"))',
+        'include "{missing}"',
+        'include required("{missing}")',
+    ],
+)
+def test_every_missing_include_form_is_an_error_naming_the_file(tmp_path: Path, statement: str) -> None:
+    missing = tmp_path / "flink" / "conf" / "base-config.conf"
+    conf = tmp_path / "job.conf"
+    conf.write_text(statement.format(missing=missing) + "\nkafka.groupId = g\n")
+    with pytest.raises(ConfigError) as caught:
+        load("user-delete", config_file=conf)
+    assert str(missing) in str(caught.value)
+    assert str(conf) in str(caught.value)
+
+
+def test_a_missing_include_inside_an_included_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "middle.conf").write_text('include "deeper.conf"\n')
+    (tmp_path / "job.conf").write_text('include "middle.conf"\n')
+    with pytest.raises(ConfigError, match="deeper.conf"):
+        load("user-delete", config_file=tmp_path / "job.conf")
+
+
+def test_a_present_include_loads_and_pyhocon_logging_is_left_as_it_was(tmp_path: Path) -> None:
+    import logging
+
+    logger = logging.getLogger("pyhocon.config_parser")
+    before = (logger.level, logger.propagate, list(logger.handlers))
+    (tmp_path / "other.conf").write_text('kafka.groupId = "from-include"\n')
+    (tmp_path / "job.conf").write_text(f'include file("{tmp_path / "other.conf"}")\n')
+    assert load("user-delete", config_file=tmp_path / "job.conf").get_str("kafka.groupId") == "from-include"
+    (tmp_path / "bad.conf").write_text('include "nope.conf"\n')
+    with pytest.raises(ConfigError, match="nope.conf"):
+        load("user-delete", config_file=tmp_path / "bad.conf")
+    assert (logger.level, logger.propagate, list(logger.handlers)) == before
 
 
 def test_scala_conf_copied_into_the_packaged_folder_layout(tmp_path: Path) -> None:
@@ -455,7 +495,7 @@ def test_scala_conf_copied_into_the_packaged_folder_layout(tmp_path: Path) -> No
 
 def test_config_file_substitution_sees_later_overrides(tmp_path: Path) -> None:
     conf = tmp_path / "mine.conf"
-    conf.write_text('include "missing-is-fine.conf"\nkafka.input.topic = ${job.env}".mine"\n')
+    conf.write_text('kafka.input.topic = ${job.env}".mine"\n')
     cfg = load("user-delete", "job.env=qa", config_file=conf)
     assert cfg.get_str("kafka.input.topic") == "qa.mine"
 
@@ -556,3 +596,14 @@ def test_pickle_round_trip_and_repr_hides_values() -> None:
 def test_tree_view() -> None:
     tree = load("user-delete").tree
     assert tree.get_string("kafka.input.topic") == "sunbirddev.delete.user"
+
+
+def test_a_missing_include_is_an_error_when_logging_records_no_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    monkeypatch.setattr(logging, "logThreads", False)
+    (tmp_path / "job.conf").write_text('include "absent.conf"\n')
+    with pytest.raises(ConfigError, match="absent.conf"):
+        load("user-delete", config_file=tmp_path / "job.conf")

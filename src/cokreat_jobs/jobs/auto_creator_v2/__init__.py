@@ -2,5 +2,5 @@
 
 `job.py` wires it (an import operator, then a link operator); the logic is plain Python: `settings` (the
 job's config), `logic` (validation, merge, split, enrichment), `processor` (one import: package, source,
-re-hosting, children, stores), `linker` (the link stage).
+re-hosting, children, stores), `linker` (the link stage), `checks` (its configuration checks).
 """

@@ -1,7 +1,8 @@
 """auto-creator-v2 on Flink: Kafka (import requests) -> import into the graph and external stores -> link
 into collection units -> failed topic.
 
-Also the file `flink run -py` submits: `flink run -py job.py [--config FILE] [--set KEY=VALUE]...`.
+Also the file `flink run -py` submits:
+`flink run -py job.py [--config FILE | --config.file.path FILE] [--set KEY=VALUE]...`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import Metrics, Processor
 from cokreat_jobs.flink.definition import JobDefinition, NextStage
+from cokreat_jobs.jobs.auto_creator_v2.checks import CHECKS
 from cokreat_jobs.jobs.auto_creator_v2.linker import CollectionLinker
 from cokreat_jobs.jobs.auto_creator_v2.processor import AutoCreatorV2
 from cokreat_jobs.jobs.auto_creator_v2.settings import JOB_NAME
@@ -39,6 +41,7 @@ DEFINITION = JobDefinition(
     key_of=object_key,
     # the reference's second operator, with its parallelism key
     next_stage=NextStage("link-collection", make_linker, "task.link-collection.parallelism"),
+    checks=CHECKS,
 )
 
 

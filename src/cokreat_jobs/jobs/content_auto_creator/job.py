@@ -1,7 +1,8 @@
 """content-auto-creator on Flink: Kafka (auto-create requests) -> create / update / upload / review / publish
 through the content APIs -> link into collections -> failed topic.
 
-Also the file `flink run -py` submits: `flink run -py job.py [--config FILE] [--set KEY=VALUE]...`.
+Also the file `flink run -py` submits:
+`flink run -py job.py [--config FILE | --config.file.path FILE] [--set KEY=VALUE]...`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import Metrics, Processor
 from cokreat_jobs.flink.definition import JobDefinition
+from cokreat_jobs.jobs.content_auto_creator.checks import CHECKS
 from cokreat_jobs.jobs.content_auto_creator.processor import ContentAutoCreator
 from cokreat_jobs.jobs.content_auto_creator.settings import JOB_NAME
 
@@ -27,7 +29,7 @@ def content_key(event: dict[str, Any]) -> str:
     return oid if isinstance(oid, str) else ""
 
 
-DEFINITION = JobDefinition(name=JOB_NAME, processor_factory=make_processor, key_of=content_key)
+DEFINITION = JobDefinition(name=JOB_NAME, processor_factory=make_processor, key_of=content_key, checks=CHECKS)
 
 
 if __name__ == "__main__":

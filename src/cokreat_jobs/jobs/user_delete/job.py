@@ -1,6 +1,7 @@
 """user-delete on Flink: Kafka (user deletions) -> delete in program-service -> failed topic.
 
-Also the file `flink run -py` submits: `flink run -py job.py [--config FILE] [--set KEY=VALUE]...`.
+Also the file `flink run -py` submits:
+`flink run -py job.py [--config FILE | --config.file.path FILE] [--set KEY=VALUE]...`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import Metrics, Processor
 from cokreat_jobs.flink.definition import JobDefinition
+from cokreat_jobs.jobs.user_delete.checks import CHECKS
 from cokreat_jobs.jobs.user_delete.logic import JOB_NAME, UserDeletion
 
 
@@ -33,6 +35,7 @@ DEFINITION = JobDefinition(
     # rows go straight into the async operator (one Python operator instead of two, no shuffle), which is
     # what makes this job as lean as a bare PyFlink async pipeline (docs/PERFORMANCE.md).
     keyed=False,
+    checks=CHECKS,
 )
 
 

@@ -1,0 +1,162 @@
+"""adapters/config_checks.py: the storage and store settings a job needs, checked before the first event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cokreat_jobs.adapters.config_checks import (
+    check_external_store,
+    check_graph_store,
+    check_storage,
+    storage_endpoints,
+    store_endpoints,
+)
+from cokreat_jobs.core.checks import Endpoint
+from cokreat_jobs.core.config import JobConfig
+
+
+def installed(package: str) -> bool:
+    return True
+
+
+def nothing_installed(package: str) -> bool:
+    return False
+
+
+def keys(problems: list[Any]) -> list[str]:
+    return [p.key for p in problems]
+
+
+def test_local_storage_needs_nothing() -> None:
+    assert check_storage(JobConfig({"cloud_storage_type": ""}), nothing_installed) == []
+    assert check_storage(JobConfig({"cloud_storage_type": "local"}), nothing_installed) == []
+
+
+def test_an_unknown_type_is_an_error() -> None:
+    problems = check_storage(JobConfig({"cloud_storage_type": "dropbox"}), installed)
+    assert keys(problems) == ["cloud_storage_type"] and "not supported" in problems[0].message
+
+
+def test_a_cloud_type_needs_its_container() -> None:
+    problems = check_storage(JobConfig({"cloud_storage_type": "aws"}), installed)
+    assert keys(problems) == ["cloud_storage_container"]
+
+
+def test_a_cloud_type_needs_its_backend_package() -> None:
+    cfg = JobConfig(
+        {
+            "cloud_storage_type": "azure",
+            "cloud_storage_container": "c",
+            "cloud_storage_key": "acct",
+            "cloud_storage_secret": "k",
+        }
+    )
+    assert check_storage(cfg, installed) == []
+    problems = check_storage(cfg, nothing_installed)
+    assert keys(problems) == ["cloud_storage_type"] and "adlfs" in problems[0].message
+
+
+def test_the_real_backend_lookup_runs() -> None:
+    # whatever is installed here, the default lookup answers without raising
+    cfg = JobConfig({"cloud_storage_type": "s3", "cloud_storage_container": "c"})
+    assert all(p.key == "cloud_storage_type" for p in check_storage(cfg))
+
+
+def test_azure_needs_account_and_key() -> None:
+    cfg = JobConfig({"cloud_storage_type": "azure", "cloud_storage_container": "c"})
+    assert keys(check_storage(cfg, installed)) == ["cloud_storage_key", "cloud_storage_secret"]
+
+
+@pytest.mark.parametrize(
+    ("key", "secret", "missing"),
+    [
+        ("", "", None),
+        ("AKIA", "s", None),
+        ("AKIA", "", "cloud_storage_secret"),
+        ("", "s", "cloud_storage_key"),
+    ],
+)
+def test_s3_needs_both_or_neither_of_key_and_secret(key: str, secret: str, missing: str | None) -> None:
+    cfg = JobConfig(
+        {
+            "cloud_storage_type": "aws",
+            "cloud_storage_container": "c",
+            "cloud_storage_key": key,
+            "cloud_storage_secret": secret,
+        }
+    )
+    assert keys(check_storage(cfg, installed)) == ([missing] if missing else [])
+
+
+def test_gcs_accepts_a_json_secret_or_email_and_key() -> None:
+    base = {"cloud_storage_type": "gcloud", "cloud_storage_container": "c"}
+    assert (
+        check_storage(JobConfig({**base, "cloud_storage_secret": '{"type": "service_account"}'}), installed)
+        == []
+    )
+    assert (
+        check_storage(
+            JobConfig({**base, "cloud_storage_key": "a@b", "cloud_storage_secret": "pk"}), installed
+        )
+        == []
+    )
+    assert keys(check_storage(JobConfig({**base, "cloud_storage_secret": "pk"}), installed)) == [
+        "cloud_storage_key"
+    ]
+
+
+def test_endpoint_and_public_base_must_be_urls_when_set() -> None:
+    cfg = JobConfig(
+        {
+            "cloud_storage_type": "s3",
+            "cloud_storage_container": "c",
+            "cloud_storage_endpoint": "minio:9000",
+            "cloud_storage": {"public_base_url": "ftp://x"},
+        }
+    )
+    assert keys(check_storage(cfg, installed)) == ["cloud_storage_endpoint", "cloud_storage.public_base_url"]
+    good = cfg.with_overrides(
+        {"cloud_storage_endpoint": "http://minio:9000", "cloud_storage.public_base_url": ""}
+    )
+    assert check_storage(good, installed) == []
+    assert storage_endpoints(good) == [Endpoint("cloud_storage_endpoint", "minio", 9000)]
+
+
+def test_graph_store() -> None:
+    assert check_graph_store(JobConfig({"neo4j": {"routePath": "bolt://neo:7687"}})) == []
+    assert (
+        check_graph_store(JobConfig({"graph": {"store": "neo4j"}, "neo4j": {"routePath": "neo4j+s://n"}}))
+        == []
+    )
+    assert keys(check_graph_store(JobConfig({}))) == ["neo4j.routePath"]
+    assert keys(check_graph_store(JobConfig({"neo4j": {"routePath": "http://neo:7474"}}))) == [
+        "neo4j.routePath"
+    ]
+    assert keys(check_graph_store(JobConfig({"graph": {"store": "sqlite"}}))) == ["graph.sqlite.url"]
+    assert (
+        check_graph_store(JobConfig({"graph": {"store": "sqlite", "sqlite": {"url": "sqlite:///g.db"}}}))
+        == []
+    )
+    assert keys(check_graph_store(JobConfig({"graph": {"store": "janus"}}))) == ["graph.store"]
+
+
+def test_external_store() -> None:
+    assert check_external_store(JobConfig({"lms-cassandra": {"host": "c1,c2", "port": "9042"}})) == []
+    assert keys(check_external_store(JobConfig({"lms-cassandra": {"host": "", "port": "x"}}))) == [
+        "lms-cassandra.host",
+        "lms-cassandra.port",
+    ]
+    assert keys(check_external_store(JobConfig({"external": {"store": "sqlite"}}))) == ["external.sqlite.url"]
+    assert keys(check_external_store(JobConfig({"external": {"store": "mongo"}}))) == ["external.store"]
+
+
+def test_store_endpoints_for_the_selected_stores_only() -> None:
+    cfg = JobConfig({"neo4j": {"routePath": "bolt://neo"}, "lms-cassandra": {"host": "c1, c2", "port": 9043}})
+    assert store_endpoints(cfg) == [
+        Endpoint("neo4j.routePath", "neo", 7687),
+        Endpoint("lms-cassandra.host", "c1", 9043),
+        Endpoint("lms-cassandra.host", "c2", 9043),
+    ]
+    assert store_endpoints(cfg.with_overrides({"graph.store": "sqlite", "external.store": "sqlite"})) == []
