@@ -45,3 +45,11 @@ class JobDefinition:
     # them: a key's records share a partition when the producer keys them, and the per-key lock orders them
     # within a subtask. For jobs whose effects for one key commute (user-delete: deleting a user twice).
     keyed: bool = True
+    # The Kafka topics the job reads (one source, every topic); None: `kafka.input.topic` alone. A job whose
+    # config has more than one shape (user-delete: release-7's key, release-8's two) says which it reads.
+    input_topics: Callable[[JobConfig], list[str]] | None = None
+
+    def topics(self, cfg: JobConfig) -> list[str]:
+        if self.input_topics is None:
+            return [cfg.get_str("kafka.input.topic")]
+        return self.input_topics(cfg)
