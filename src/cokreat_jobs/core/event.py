@@ -42,6 +42,8 @@ def reading_topic(topic: str | None) -> Iterator[None]:
         yield
     finally:
         _RECORD_TOPIC.reset(token)
+
+
 _MISSING: Any = object()
 
 
