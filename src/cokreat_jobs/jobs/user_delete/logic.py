@@ -144,8 +144,9 @@ def input_shape(cfg: JobConfig) -> InputShape:
     delete_topic = _configured(cfg, USER_DELETE_TOPIC_KEY)
     if delete_topic is None:
         raise ConfigError(
-            f"{TRANSFER_TOPIC_KEY} is set (the release-8 shape) but {USER_DELETE_TOPIC_KEY} is not: set it "
-            f"to the topic Lern publishes deletions to; {RELEASE_7_TOPIC_KEY} is not read with release-8 keys"
+            f"a release-8 key ({' / '.join(k for k in RELEASE_8_KEYS if cfg.has(k))}) is set but "
+            f"{USER_DELETE_TOPIC_KEY} is missing or blank: set it to the topic Lern publishes deletions to "
+            f"({RELEASE_7_TOPIC_KEY} is not read with release-8 keys)"
         )
     transfer_topic = _configured(cfg, TRANSFER_TOPIC_KEY) or DEFAULT_TRANSFER_TOPIC
     return InputShape(8, delete_topic, transfer_topic)

@@ -99,6 +99,8 @@ def test_release_8_without_the_delete_topic_is_refused() -> None:
         DEFINITION.topics(cfg)
     with pytest.raises(ConfigError, match="kafka.input.user_delete_topic"):
         UserDeletion.from_config(cfg)
+    with pytest.raises(ConfigError, match="user_delete_topic is missing or blank"):
+        input_shape(cfg_of("kafka.input.user_delete_topic= "))
 
 
 def test_one_source_pattern_reads_exactly_both_topics() -> None:
