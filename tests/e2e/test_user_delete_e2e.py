@@ -1,7 +1,9 @@
 """user-delete end to end: real Kafka, the job on Flink's MiniCluster, the sandbox, injected faults.
 
 Every event is accounted for (success / skipped / failed topic), every seeded target is deleted, nothing
-else is.
+else is. The job runs with release-8's keys: the deletions' topic (`kafka.input.user_delete_topic`) and the
+ownership transfers' (`kafka.input.ownership_transfer_topic`), read by one source; every valid transfer
+reaches program-service once, as the whole event, and the invalid ones are skipped or failed.
 """
 
 from __future__ import annotations
@@ -72,6 +74,46 @@ def build_batch(rng: random.Random) -> tuple[list[bytes], dict[str, Any]]:
     return records, expected
 
 
+def transfer_event(n: int, tag: str, object_type: str = "User", **to: Any) -> dict[str, Any]:
+    profile = {
+        "userId": f"to-{n}",
+        "firstName": "Asha",
+        "lastName": "Rao",
+        "roles": ["CONTENT_CREATOR"],
+        **to,
+    }
+    return {
+        "eid": "BE_JOB_REQUEST",
+        "mid": f"OT.{tag}.{n}",
+        "actor": {"id": "ownership-transfer", "type": "System"},
+        "object": {"id": f"from-{n}", "type": object_type},
+        "edata": {
+            "action": "ownership-transfer",
+            "fromUserProfile": {
+                "userId": f"from-{n}",
+                "firstName": "Ravi",
+                "lastName": "Iyer",
+                "roles": ["x"],
+            },
+            "toUserProfile": profile,
+            "iteration": 1,
+        },
+    }
+
+
+def build_transfers(tag: str) -> tuple[list[bytes], list[bytes], dict[str, Any]]:
+    """(records for the transfer topic, records for the deletions' topic, what to expect)."""
+    valid = [transfer_event(n, tag) for n in range(4)]
+    invalid = [transfer_event(10, tag, firstName=" "), transfer_event(11, tag, roles=[])]
+    invalid += [transfer_event(12, tag, object_type="Content")]
+    wrong_type = [transfer_event(13, tag, roles="CONTENT_CREATOR")]
+    # program-service republishes what it accepts to the deletions' topic: read there, it is not sent again
+    republished = [transfer_event(0, tag)]
+    on_transfer_topic = [json.dumps(e).encode() for e in valid + invalid + wrong_type]
+    expected = {"valid": valid, "skipped": len(invalid) + len(republished), "invalid_field": len(wrong_type)}
+    return on_transfer_topic, [json.dumps(e).encode() for e in republished], expected
+
+
 # faults with a fixed budget; the job's retry bound must exceed their sum (see the run's overrides)
 LIMITED_502 = 10
 LIMITED_404 = 10
@@ -106,16 +148,38 @@ def test_user_delete_end_to_end(kafka_broker: Any, sandbox: Any, tmp_path: Path)
         body={"responseCode": "SERVER_ERROR", "result": {"response": "Unable to reach registry"}},
     )
     sandbox.add_fault(method="DELETE", path="/program/v1/user/*", latency_ms=20)
+    # program-service could not publish two transfers to Kafka (its 400): retried
+    sandbox.add_fault(
+        method="POST",
+        path="/program/v1/user/transfer",
+        status=400,
+        times=2,
+        body={
+            "params": {"err": "ERR_DELETING_USER_FAILED", "errmsg": "Unable to delete given user"},
+            "result": {},
+        },
+    )
+    # a deletion whose object is not a user is skipped under release-8's object.type rule
+    not_a_user = json.loads(delete_event(exp["bystanders"][0]))
+    not_a_user["object"]["type"] = "Content"
+    records.append(json.dumps(not_a_user).encode())
 
     topic = f"delete-user-{uuid.uuid4().hex[:8]}"
+    transfer_topic = f"{topic}.transfer"
     failed_topic = f"{topic}.failed"
+    to_transfer_topic, republished, texp = build_transfers(topic)
+    records += republished
     produce_records(kafka_broker.bootstrap, topic, records)
+    produce_records(kafka_broker.bootstrap, transfer_topic, to_transfer_topic)
+    total += len(to_transfer_topic) + len(republished) + 1
 
     run = LocalJobRun(
         "user-delete",
         [
             f"kafka.broker-servers={kafka_broker.bootstrap}",
-            f"kafka.input.topic={topic}",
+            # release-8's keys: kafka.input.topic (the packaged ${job.env}.delete.user) is not read
+            f"kafka.input.user_delete_topic={topic}",
+            f"kafka.input.ownership_transfer_topic={transfer_topic}",
             f"kafka.failed.topic={failed_topic}",
             f"kafka.groupId=g-{topic}",
             f"program-service-baseUrl={sandbox.base_url}",
@@ -141,10 +205,13 @@ def test_user_delete_end_to_end(kafka_broker: Any, sandbox: Any, tmp_path: Path)
             kafka_broker.bootstrap, failed_topic, from_beginning=True, max_records=100, timeout=20
         )
     ]
-    expected_failed = len(exp["admins"]) + exp["malformed"] + exp["invalid_field"]
+    invalid_field = exp["invalid_field"] + texp["invalid_field"]
+    expected_failed = len(exp["admins"]) + exp["malformed"] + invalid_field
     assert len(failed) == expected_failed, [f.get("failInfo") for f in failed]
     reasons = Counter(f["failInfo"]["reason"] for f in failed)
-    assert reasons == {"permanent": 5, "malformed": exp["malformed"], "invalid-field": exp["invalid_field"]}
+    assert reasons == {"permanent": 5, "malformed": exp["malformed"], "invalid-field": invalid_field}
+    failed_transfer = [f for f in failed if f.get("edata", {}).get("action") == "ownership-transfer"]
+    assert [f["mid"] for f in failed_transfer] == [f"OT.{topic}.13"]
     for f in failed:
         assert f["jobName"] == "user-delete" and f["failInfo"]["error"]
         if f["failInfo"]["reason"] == "malformed":
@@ -155,8 +222,8 @@ def test_user_delete_end_to_end(kafka_broker: Any, sandbox: Any, tmp_path: Path)
 
     # every event accounted for, by the job's own counters
     assert counters["total"] == total
-    assert counters["success"] == len(exp["targets"]) + len(exp["unknown"])
-    assert counters["skipped"] == exp["skipped"]
+    assert counters["success"] == len(exp["targets"]) + len(exp["unknown"]) + len(texp["valid"])
+    assert counters["skipped"] == exp["skipped"] + texp["skipped"] + 1
     assert counters["failed"] == expected_failed
     assert counters["error"] > 0, "the injected faults were retried"
 
@@ -173,3 +240,11 @@ def test_user_delete_end_to_end(kafka_broker: Any, sandbox: Any, tmp_path: Path)
     assert set(exp["targets"]) <= deleted
     statuses = Counter(r["status"] for r in log if r["method"] == "DELETE")
     assert statuses[503] > 0 and statuses[502] == 10
+
+    # each valid transfer reached program-service as the whole event, once (the two 400s were retried)
+    ours_transfers = [t for t in sandbox.transfers() if str(t.get("mid", "")).startswith(f"OT.{topic}.")]
+    assert sorted(ours_transfers, key=lambda t: t["mid"]) == texp["valid"]
+    posts = Counter(
+        r["status"] for r in log if r["method"] == "POST" and r["path"].endswith("/user/transfer")
+    )
+    assert posts == {200: len(texp["valid"]), 400: 2}

@@ -7,6 +7,9 @@ wrong type raises :class:`InvalidField` naming the field, and a record that is n
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -14,11 +17,33 @@ import orjson
 from cokreat_jobs.core.errors import InvalidField, MalformedEvent
 from cokreat_jobs.core.values import type_name
 
-__all__ = ["DEFAULT_MAX_DEPTH", "Event", "parse_record"]
+__all__ = ["DEFAULT_MAX_DEPTH", "Event", "parse_record", "reading_topic", "record_topic"]
 
 DEFAULT_MAX_DEPTH = 64
 
 _BOM = b"\xef\xbb\xbf"
+
+# The Kafka topic of the record being processed, for a job that reads several topics (user-delete's release-8
+# shape): the pipeline's process stage sets it around each call of a processor; None when unknown (a processor
+# called outside Flink, a keyed job's stage, which gets no record coordinates).
+_RECORD_TOPIC: ContextVar[str | None] = ContextVar("cokreat_record_topic", default=None)
+
+
+def record_topic() -> str | None:
+    """The topic of the record being processed, or None when the caller did not say."""
+    return _RECORD_TOPIC.get()
+
+
+@contextmanager
+def reading_topic(topic: str | None) -> Iterator[None]:
+    """Within this block, :func:`record_topic` answers ``topic``."""
+    token = _RECORD_TOPIC.set(topic)
+    try:
+        yield
+    finally:
+        _RECORD_TOPIC.reset(token)
+
+
 _MISSING: Any = object()
 
 

@@ -48,3 +48,11 @@ class JobDefinition:
     keyed: bool = True
     # What the job checks in its configuration at start (and `config check` besides), jobs/<job>/checks.py.
     checks: ConfigChecks = ConfigChecks()
+    # The Kafka topics the job reads (one source, every topic); None: `kafka.input.topic` alone. A job whose
+    # config has more than one shape (user-delete: release-7's key, release-8's two) says which it reads.
+    input_topics: Callable[[JobConfig], list[str]] | None = None
+
+    def topics(self, cfg: JobConfig) -> list[str]:
+        if self.input_topics is None:
+            return [cfg.get_str("kafka.input.topic")]
+        return self.input_topics(cfg)

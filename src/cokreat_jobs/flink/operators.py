@@ -36,7 +36,7 @@ from pyflink.datastream import AsyncFunction, MapFunction, RuntimeContext
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import Metrics, Processor
 from cokreat_jobs.core.errors import JobError, MalformedEvent, TransientError
-from cokreat_jobs.core.event import parse_record
+from cokreat_jobs.core.event import parse_record, reading_topic
 from cokreat_jobs.core.failed import (
     FAILED_RECORD_LIMIT,
     error_text,
@@ -298,7 +298,9 @@ class _Stage(AsyncFunction):
         processor = self._ensure_processor()
         started = time.monotonic()
         try:
-            outcome = await self._within_deadline(processor.process(event))
+            topic = source.get("topic") if source is not None else None
+            with reading_topic(topic if isinstance(topic, str) else None):
+                outcome = await self._within_deadline(processor.process(event))
         except JobError as e:  # a processor should return outcomes; this is the safety net
             outcome = self._failed_outcome(event, e, e.reason, raw)
         except Exception as e:  # never restart the job because of one event

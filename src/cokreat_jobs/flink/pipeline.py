@@ -177,7 +177,7 @@ def build_pipeline(
         )
         # A pattern, not a topic name: Flink's Kafka source fails (and the job restarts until it gives up)
         # when a named topic does not exist yet; a pattern waits for it to appear.
-        .option("topic-pattern", re.escape(cfg.get_str("kafka.input.topic")))
+        .option("topic-pattern", topic_pattern(job.topics(cfg)))
         .option("properties.bootstrap.servers", brokers)
         .option("properties.group.id", cfg.get_str("kafka.groupId"))
         # committed offsets first; a group without any starts where kafka.auto.offset.reset says
@@ -223,6 +223,11 @@ def tick_rows(t_env: StreamTableEnvironment, cfg: JobConfig, source_table: str) 
         f"UNION ALL SELECT CAST(NULL AS BYTES), CAST('{TICK_TOPIC}' AS STRING), bucket, CAST(-1 AS BIGINT) "
         f"FROM {ticks}"
     )
+
+
+def topic_pattern(topics: list[str]) -> str:
+    """The source's topic pattern: exactly these topics (Java's full match of an alternation)."""
+    return "|".join(re.escape(t) for t in dict.fromkeys(topics))
 
 
 def _failed_sink(cfg: JobConfig, brokers: str) -> KafkaSink:

@@ -10,6 +10,7 @@ original event (the failure envelope removed, the incremented iteration kept). R
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from cokreat_jobs.core.config import JobConfig
+from cokreat_jobs.jobs.user_delete.logic import event_action, input_shape
 from cokreat_jobs.ops.kafka_io import producer
 
 ENVELOPE_KEYS = ("jobName", "failInfo")
@@ -56,6 +58,16 @@ def decide(record: dict[str, Any], job: str, limit: int) -> tuple[str, dict[str,
     return "move", {k: v for k, v in record.items() if k not in ENVELOPE_KEYS}
 
 
+def input_topic_of(job: str, cfg: JobConfig) -> Callable[[dict[str, Any]], str]:
+    """Where a replayed event of ``job`` goes: ``kafka.input.topic``, or for user-delete its action's topic
+    under the config shape in use (release-8: transfers to ``kafka.input.ownership_transfer_topic``)."""
+    if job == "user-delete":
+        shape = input_shape(cfg)
+        return lambda event: shape.topic_for(event_action(event))
+    topic = cfg.get_str("kafka.input.topic")
+    return lambda event: topic
+
+
 def _caught_up(consumer: Consumer, parts: list[TopicPartition]) -> bool:
     """Every assigned partition read to its end (so a replay of a quiet topic ends at once)."""
     for tp, pos in zip(parts, consumer.position(parts), strict=True):
@@ -68,7 +80,7 @@ def _caught_up(consumer: Consumer, parts: list[TopicPartition]) -> bool:
 def replay(job: str, cfg: JobConfig, idle_timeout: float = 5.0, max_wait: float = 300.0) -> ReplayReport:
     brokers = cfg.get_str("kafka.broker-servers")
     failed_topic = cfg.get_str("kafka.failed.topic")
-    input_topic = cfg.get_str("kafka.input.topic")
+    topic_of = input_topic_of(job, cfg)
     limit = max_iteration(job, cfg)
     consumer = Consumer(
         {
@@ -113,7 +125,7 @@ def replay(job: str, cfg: JobConfig, idle_timeout: float = 5.0, max_wait: float 
                     if isinstance(event.get("object"), dict)
                     else ""
                 )
-                out.produce(input_topic, value=orjson.dumps(event), key=key.encode() or None)
+                out.produce(topic_of(event), value=orjson.dumps(event), key=key.encode() or None)
                 out.poll(0)
                 report.moved += 1
             elif verdict == "exhausted":

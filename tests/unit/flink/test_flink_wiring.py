@@ -387,3 +387,24 @@ def test_a_record_reader_that_fails_still_writes_the_record() -> None:
         "partition": 0,
         "offset": 9,
     }
+
+
+def test_an_unkeyed_stage_tells_the_processor_its_records_topic() -> None:
+    from cokreat_jobs.core.event import record_topic
+
+    seen: list[Any] = []
+
+    class TopicAware(Scripted):
+        async def process(self, event: dict[str, Any]) -> Outcome:
+            seen.append((event["id"], record_topic()))
+            return Outcome.success()
+
+    job = JobDefinition(name=JOB, processor_factory=lambda cfg, m: TopicAware(), key_of=by_id, keyed=False)
+    rows = [
+        kafka_row({"id": "a"}, topic="deletions", partition=0, offset=1),
+        kafka_row({"id": "b"}, topic="transfers", partition=0, offset=1),
+    ]
+    result, _ = drive(job, rows)
+    assert outcome_counts(result) == {"total": 2, "success": 2}
+    assert sorted(seen) == [("a", "deletions"), ("b", "transfers")]
+    assert record_topic() is None  # set only around the processor's call

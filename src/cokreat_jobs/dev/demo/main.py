@@ -127,22 +127,64 @@ def user_delete_batch(rng: random.Random) -> tuple[list[bytes], list[Any], Expec
     return records, seed, expected
 
 
+TRANSFER_TOPIC = "sunbirddev.user.ownership.transfer"
+
+
+def transfer_batch() -> tuple[list[bytes], Expected]:
+    """Ownership transfers (release-8): three valid, one whose receiving user has no last name (skipped)."""
+
+    def ev(n: int, last_name: str = "Rao") -> bytes:
+        to = {
+            "userId": f"demo-to-{n}",
+            "firstName": "Asha",
+            "lastName": last_name,
+            "roles": ["CONTENT_CREATOR"],
+        }
+        return json.dumps(
+            {
+                "eid": "BE_JOB_REQUEST",
+                "mid": f"OT.demo.{n}.{uuid.uuid4()}",
+                "object": {"id": f"demo-from-{n}", "type": "User"},
+                "edata": {
+                    "action": "ownership-transfer",
+                    "fromUserProfile": {"userId": f"demo-from-{n}", "roles": ["CONTENT_CREATOR"]},
+                    "toUserProfile": to,
+                },
+            }
+        ).encode()
+
+    records = [ev(1), ev(2), ev(3), ev(4, last_name="")]
+    return records, Expected(total=4, success=3, skipped=1, failed=0)
+
+
 def user_delete_demo(console: Console, endpoints: dict[str, Any], workdir: Path) -> bool:
     console.rule("[bold]user-delete")
     sandbox = SandboxClient(endpoints["sandbox"])
-    records, seed, expected = user_delete_batch(random.Random(1))
+    records, seed, deletions = user_delete_batch(random.Random(1))
+    transfers, moved = transfer_batch()
+    expected = Expected(
+        total=deletions.total + moved.total,
+        success=deletions.success + moved.success,
+        skipped=deletions.skipped + moved.skipped,
+        failed=deletions.failed,
+    )
     sandbox.seed(users=seed)
+    before = len([t for t in sandbox.transfers() if str(t.get("mid", "")).startswith("OT.demo.")])
     # program-service has bad moments: some 503s that the job retries
     sandbox.add_fault(method="DELETE", path="/program/v1/user/*", status=503, rate=0.05)
     topic = "sunbirddev.delete.user"
     failed_topic = "sunbirddev.delete.user.failed"
     console.print(
-        f"seeded {len(seed)} users in the sandbox; producing {expected.total} events to {topic} "
-        f"(deletions of seeded users, unknown users, admins, invalid and malformed events)"
+        f"seeded {len(seed)} users in the sandbox; producing {deletions.total} events to {topic} "
+        f"(deletions of seeded users, unknown users, admins, invalid and malformed events) and "
+        f"{moved.total} ownership transfers to {TRANSFER_TOPIC} (one invalid)"
     )
     produce_records(endpoints["kafka"], topic, records)
+    produce_records(endpoints["kafka"], TRANSFER_TOPIC, transfers)
+    # release-8's config shape: both topics, one source
+    r8 = [f"kafka.input.user_delete_topic={topic}", f"kafka.input.ownership_transfer_topic={TRANSFER_TOPIC}"]
     run = LocalJobRun(
-        "user-delete", ["task.checkpointing.interval=5000"], log_file=workdir / "user-delete.log"
+        "user-delete", ["task.checkpointing.interval=5000", *r8], log_file=workdir / "user-delete.log"
     )
     run.start()
     console.print(
@@ -164,11 +206,13 @@ def user_delete_demo(console: Console, endpoints: dict[str, Any], workdir: Path)
     ]
     console.print(failed_topic_table(failed))
     remaining = [u for u in sandbox.users() if str(u).startswith("demo-user-")]
+    sent = len([t for t in sandbox.transfers() if str(t.get("mid", "")).startswith("OT.demo.")]) - before
     console.print(
         f"seeded users still present after the run: {len(remaining)} (expected 0); "
-        f"failed-topic records: {len(failed)} (expected {expected.failed})"
+        f"failed-topic records: {len(failed)} (expected {expected.failed}); "
+        f"transfers program-service accepted: {sent} (expected {moved.success})"
     )
-    return ok and not remaining and len(failed) == expected.failed
+    return ok and not remaining and len(failed) == expected.failed and sent == moved.success
 
 
 # ---- the whole demo --------------------------------------------------------------------------------------

@@ -39,6 +39,10 @@ class SandboxClient:
     def users(self) -> list[str]:
         return list(self._call("GET", "/_sandbox/users")["users"])
 
+    def transfers(self) -> list[Any]:
+        """The ownership-transfer requests program-service accepted (`GET /_sandbox/transfers`)."""
+        return list(self._call("GET", "/_sandbox/transfers")["transfers"])
+
     def requests(self, since: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         query = []
         if since is not None:

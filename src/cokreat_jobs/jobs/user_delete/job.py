@@ -1,4 +1,5 @@
-"""user-delete on Flink: Kafka (user deletions) -> delete in program-service -> failed topic.
+"""user-delete on Flink: Kafka (user deletions; with release-8 keys, ownership transfers too) ->
+program-service -> failed topic.
 
 Also the file `flink run -py` submits:
 `flink run -py job.py [--config FILE | --config.file.path FILE] [--set KEY=VALUE]...`.
@@ -13,7 +14,7 @@ from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import Metrics, Processor
 from cokreat_jobs.flink.definition import JobDefinition
 from cokreat_jobs.jobs.user_delete.checks import CHECKS
-from cokreat_jobs.jobs.user_delete.logic import JOB_NAME, UserDeletion
+from cokreat_jobs.jobs.user_delete.logic import JOB_NAME, TRANSFER_ACTION, UserDeletion, input_topics
 
 
 def make_processor(cfg: JobConfig, metrics: Metrics) -> Processor:
@@ -23,7 +24,13 @@ def make_processor(cfg: JobConfig, metrics: Metrics) -> Processor:
 def user_key(event: dict[str, Any]) -> str:
     # one user's events in order; the id is only a key here, never logged
     edata = event.get("edata")
-    uid = edata.get("userId") if isinstance(edata, dict) else None
+    if not isinstance(edata, dict):
+        return ""
+    if edata.get("action") == TRANSFER_ACTION:  # the giving user's
+        profile = edata.get("fromUserProfile")
+        uid = profile.get("userId") if isinstance(profile, dict) else None
+    else:
+        uid = edata.get("userId")
     return uid if isinstance(uid, str) else ""
 
 
@@ -36,6 +43,8 @@ DEFINITION = JobDefinition(
     # what makes this job as lean as a bare PyFlink async pipeline (docs/PERFORMANCE.md).
     keyed=False,
     checks=CHECKS,
+    # release-7's kafka.input.topic, or release-8's two topics, read by the one source (logic.input_shape)
+    input_topics=input_topics,
 )
 
 

@@ -120,3 +120,101 @@ def test_users_persist_across_restarts(tmp_path: Path) -> None:
         assert c.get("/_sandbox/users").json() == {"users": ["keep"]}
         logged = c.get("/_sandbox/requests").json()["requests"]
         assert [r["path"] for r in logged] == ["/program/v1/user/gone"]
+
+
+# POST /program/v1/user/transfer, as program-service release-8.0.0 answers it
+
+
+def transfer_event(**edata: object) -> dict[str, object]:
+    return {
+        "eid": "BE_JOB_REQUEST",
+        "mid": "LP.1",
+        "object": {"id": "from-1", "type": "User"},
+        "edata": {
+            "action": "ownership-transfer",
+            "fromUserProfile": {"userId": "from-1", "firstName": "Ann", "lastName": "Lee", "roles": ["x"]},
+            "toUserProfile": {
+                "userId": "to-1",
+                "firstName": "Bo",
+                "lastName": "Ng",
+                "roles": ["CONTENT_CREATOR"],
+            },
+            **edata,
+        },
+    }
+
+
+def test_transfer_accepts_the_request_and_records_it(client: TestClient) -> None:
+    event = transfer_event()
+    response = client.post("/program/v1/user/transfer", json={"request": event})
+    assert response.status_code == 200
+    body = response.json()
+    # successResponse(the Kafka producer's result): no id, no ver, null message ids, empty result
+    assert set(body) == {"ts", "params", "responseCode", "result"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["ts"])
+    assert body["responseCode"] == "OK"
+    assert body["result"] == {}
+    assert body["params"] == {
+        "resmsgid": None,
+        "msgid": None,
+        "status": "successful",
+        "err": None,
+        "errmsg": None,
+    }
+    assert client.get("/_sandbox/transfers").json() == {"transfers": [event]}
+
+
+def test_transfer_validates_nothing_but_a_non_empty_request(client: TestClient) -> None:
+    # program-service publishes whatever it is given: an event the job would have skipped is accepted too
+    assert client.post("/program/v1/user/transfer", json={"request": {"anything": 1}}).status_code == 200
+    assert client.get("/_sandbox/transfers").json() == {"transfers": [{"anything": 1}]}
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"request": None}, {"request": {}}, {"request": []}, {"request": ""}, {"request": 5}, []]
+)
+def test_transfer_of_an_empty_request_is_400_without_response_code(client: TestClient, body: object) -> None:
+    response = client.post(
+        "/program/v1/user/transfer", json=body, headers={"x-msgid": "m-1", "x-request-id": "r-1"}
+    )
+    assert response.status_code == 400
+    answer = response.json()
+    assert "responseCode" not in answer  # the service reads responseCode.SERVER_err, an undefined constant
+    assert answer["id"] == "api.user.transfer" and answer["ver"] == "1.0"
+    assert answer["params"] == {
+        "resmsgid": "r-1",
+        "msgid": "m-1",
+        "status": "failed",
+        "err": "ERR_DELETING_USER_FAILED",
+        "errmsg": "Unable to delete given user",
+    }
+    assert answer["result"] == {}
+    assert client.get("/_sandbox/transfers").json() == {"transfers": []}
+
+
+def test_transfer_of_malformed_json_is_body_parsers_html_page(client: TestClient) -> None:
+    response = client.post(
+        "/program/v1/user/transfer", content=b'{"request": ', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_transfer_under_a_prefix_with_faults_and_reset(client: TestClient) -> None:
+    rule = {"method": "POST", "path": "*/program/v1/user/transfer", "status": 503, "times": 1}
+    assert client.post("/_sandbox/faults", json=rule).status_code == 200
+    url = "/program/program/v1/user/transfer"
+    assert client.post(url, json={"request": transfer_event()}).status_code == 503
+    assert client.get("/_sandbox/transfers").json() == {"transfers": []}
+    assert client.post(url, json={"request": transfer_event()}).status_code == 200
+    logged = [r["path"] for r in client.get("/_sandbox/requests").json()["requests"]]
+    assert logged == [url, url]
+    assert len(client.get("/_sandbox/transfers").json()["transfers"]) == 1
+    assert client.post("/_sandbox/reset").status_code == 200
+    assert client.get("/_sandbox/transfers").json() == {"transfers": []}
+
+
+def test_delete_route_still_takes_a_user_called_transfer(client: TestClient) -> None:
+    # express matches DELETE /user/:userId for it, as here: the two routes differ by method
+    seed(client, users=["transfer"])
+    assert client.delete("/program/v1/user/transfer").status_code == 200
