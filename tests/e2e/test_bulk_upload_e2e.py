@@ -1,6 +1,8 @@
 """Bulk upload end to end: CSV -> `import upload` -> the sandbox's import API -> Kafka -> content-auto-creator
 on Flink's MiniCluster -> Live (or Failed, with its importError), and `import status --json` matching the
-sandbox's final state."""
+sandbox's final state. One more content goes to the import API directly, under the same processId, with no
+`objectType` in its metadata: the API defaults it to `Content`, as knowledge-platform's does, so it ends Live
+too."""
 
 from __future__ import annotations
 
@@ -63,7 +65,7 @@ def test_bulk_upload_end_to_end(
     source = storage / "source"
     source.mkdir(parents=True)
     good = 5
-    for i in range(good):
+    for i in range(good + 1):
         (source / f"doc-{i}.pdf").write_bytes(b"%PDF-1.4 bulk " + str(i).encode() * 100)
     rows = [
         f"Bulk content {i},bulk-{i},application/pdf,Resource,Learning Resource,"
@@ -110,6 +112,27 @@ def test_bulk_upload_end_to_end(
         assert up.exit_code == 0, up.output
         pid = up.stdout.strip()
         assert "6 contents sent" in up.stderr and "in 2 batch(es)" in up.stderr
+        # straight to the import API (the gateway path), without objectType
+        untyped = {
+            "name": "Untyped content",
+            "code": "bulk-untyped",
+            "mimeType": "application/pdf",
+            "contentType": "Resource",
+            "primaryCategory": "Learning Resource",
+            "artifactUrl": f"{base}/_files/source/doc-{good}.pdf",
+            "framework": "NCF",
+            "lastPublishedBy": "uploader-1",
+            "channel": "ch-bulk",
+        }
+        body = {"request": {"content": [{"metadata": untyped, "stage": "publish"}], "processId": pid}}
+        request = urllib.request.Request(
+            f"{base}/content/v1/import",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as r:
+            assert json.loads(r.read())["result"]["processId"] == pid
 
         st = runner.invoke(
             main,
@@ -120,7 +143,7 @@ def test_bulk_upload_end_to_end(
                 "--search",
                 base,
                 "--expect",
-                str(len(rows)),
+                str(len(rows) + 1),
                 "--watch",
                 "--json",
                 "--timeout",
@@ -135,8 +158,9 @@ def test_bulk_upload_end_to_end(
     assert code == 0
     doc = json.loads(st.stdout)
     assert doc["processId"] == pid
-    assert doc["counts"] == {"Failed": 1, "Live": good}, doc
-    assert len(doc["contents"]) == len(rows)
+    assert doc["counts"] == {"Failed": 1, "Live": good + 1}, doc
+    assert len(doc["contents"]) == len(rows) + 1
+    assert any(c["name"] == "Untyped content" and c["status"] == "Live" for c in doc["contents"]), doc
 
     # the status matches the sandbox's final state, content by content
     for c in doc["contents"]:

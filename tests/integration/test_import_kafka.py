@@ -136,7 +136,7 @@ def test_content_import_publishes_the_event_shape(kafka_broker: Any, import_sand
     assert ed2["repository"] == source and "identifier" not in ed2
     assert ed2["metadata"]["name"] == "From source" and ed2["metadata"]["code"] == "src"
     assert ed2["metadata"]["source"] == source and ed2["metadata"]["processId"] == pid
-    assert ed2["originData"] == {"identifier": "o", "repository": "r"}
+    assert ed2["originData"] == {}, "the object-level originData is ignored (the source's has none)"
     assert ed2["collection"] == [] and ed2["stage"] == ""
 
 
@@ -178,9 +178,20 @@ def test_questionset_import_goes_to_auto_creator_v2s_topic(
         "objectType": "Content",
     }
     assert call(base + "/_sandbox/seed", {"contents": [qs]})[0] == 200
-    # read under result.content, not result.questionset: no metadata, so no status -> refused
+    # read under result.content, not result.questionset: no metadata, so no status check; nothing from the
+    # request either -> the required props refuse it
     source = f"{base}/content/v4/read/do_qs_k1"
     status, body = call(base + "/questionset/v1/import", {"request": {"questionset": [{"source": source}]}})
-    assert status == 400 and body["params"]["err"] == "ERR_SOURCE_STATUS_VALIDATION"
-    status, body = call(base + "/questionset/v1/import", {"request": {"questionset": [{"metadata": qs}]}})
-    assert status == 400 and body["params"]["err"] == "ERR_INVALID_IMPORT_REQUEST"
+    assert status == 400 and body["params"]["err"] == "ERR_REQUIRED_PROPS_VALIDATION"
+    # without a source the real API accepts it too: the event names a new identifier
+    pid = f"pid-{uuid.uuid4()}"
+    meta = {k: v for k, v in qs.items() if k not in ("identifier", "objectType")}
+    status, body = call(
+        base + "/questionset/v1/import", {"request": {"questionset": [{"metadata": meta}], "processId": pid}}
+    )
+    assert status == 200 and body["ver"] == "3.0", body
+    (key, event), *_ = of_process(
+        records(kafka_broker.bootstrap, QS_TOPIC, lambda r: len(of_process(r, pid)) >= 1), pid
+    )
+    assert key == event["object"]["id"] == event["edata"]["identifier"] and key.startswith("do_")
+    assert event["edata"]["objectType"] == "QuestionSet" and "repository" not in event["edata"]

@@ -10,15 +10,20 @@ Validation is all or nothing (no event is sent when any object fails), in this o
 1. no ``request`` object, no list or object under ``request.<type>``, or an empty one -> 400
    ``ERR_INVALID_IMPORT_REQUEST`` (:func:`import_request`, :func:`request_objects`);
 2. more than ``import.request_size_limit`` objects -> 400 ``ERR_REQUEST_LIMIT_EXCEED``;
-3. a question set without ``source`` -> 400 ``ERR_INVALID_IMPORT_REQUEST`` (auto-creator-v2 needs the
-   repository);
-4. each ``source`` is read (GET; the metadata is ``result.<type>``, :func:`source_metadata`): no answer
-   (:func:`source_unreachable`) or not 200 -> 400 ``ERR_READ_SOURCE``; a status outside
-   ``valid_source_status`` (when that list is set) -> 400 ``ERR_SOURCE_STATUS_VALIDATION``;
-5. source metadata overlaid by the request's, ``source`` recorded, ``remove_props`` dropped, ``processId``
-   set (:func:`prepare_object`); a ``required_props`` key absent (or null) -> 400
-   ``ERR_REQUIRED_PROPS_VALIDATION`` naming the objects' codes (:func:`validate_prepared`);
-6. a non-blank ``stage`` outside ``valid_stages`` -> 400 ``ERR_OBJECT_STAGE_VALIDATION``.
+3. each ``source`` is read (GET; the metadata is ``result.<type>``, :func:`source_metadata`): no answer
+   (:func:`source_unreachable`) or not 200 -> 400 ``ERR_READ_SOURCE``; a source that returned metadata
+   with a status outside ``valid_source_status`` (when that list is set) -> 400
+   ``ERR_SOURCE_STATUS_VALIDATION``. An object without ``source`` (a question set too) reads nothing;
+4. the source's metadata (when it returned any) overlaid by the request's, with ``source`` recorded; the
+   event's ``originData`` is this metadata's (an object-level ``originData`` is ignored); ``remove_props``
+   dropped, ``processId`` set, a blank ``objectType`` set to the API's type (``Content`` /
+   ``QuestionSet``) (:func:`prepare_object`); a ``required_props`` key absent (or null) in the metadata
+   as requested -> 400 ``ERR_REQUIRED_PROPS_VALIDATION`` naming the objects' codes
+   (:func:`validate_prepared`; the shipped configs require ``channel``);
+5. a non-blank ``stage`` outside ``valid_stages`` -> 400 ``ERR_OBJECT_STAGE_VALIDATION``.
+
+These are knowledge-platform's ``ImportManager`` (platform-modules/import-manager), which both the content
+service and inquiry-api-service's question-set import run, with their shipped ``import`` configs.
 
 A refusal is an :class:`ImportRefused` (``err``, ``errmsg``, HTTP ``status``, validation ``messages``).
 :func:`build_event` makes the event of one prepared object. The ``processId`` is the request's when it gives
@@ -60,6 +65,7 @@ __all__ = [
     "MSG_REQUIRED_PROPS_VALIDATION",
     "MSG_SOURCE_STATUS_VALIDATION",
     "OBJECT_TYPES",
+    "API_OBJECT_TYPES",
     "ImportConfig",
     "ImportRefused",
     "TypeConfig",
@@ -90,11 +96,15 @@ ERR_SYSTEM_EXCEPTION = "ERR_SYSTEM_EXCEPTION"
 MSG_INVALID_IMPORT_REQUEST = "Invalid Request! Please Provide Valid Request."
 MSG_REQUEST_LIMIT_EXCEED = "Request Limit Exceeded. Maximum Allowed Objects In Single Request is "
 MSG_READ_SOURCE = "Received Invalid Response While Reading Data From Source. Response Code is : "
-MSG_SOURCE_STATUS_VALIDATION = "Source Object Status Validation Failed! Valid Source Statuses Are "
+MSG_SOURCE_STATUS_VALIDATION = (
+    "Source Object Status Not Qualified For Import Operation. Please Provide Valid Source With Status "
+)
 MSG_REQUIRED_PROPS_VALIDATION = "Validation Failed! Mandatory Properties Are "
 MSG_OBJECT_STAGE_VALIDATION = "Object Stage Validation Failed! Valid Object Stages Are "
 OBJECT_TYPES = ("content", "questionset")
 """The request key (and the key of a source read's result) per import API."""
+API_OBJECT_TYPES = {"content": "Content", "questionset": "QuestionSet"}
+"""The objectType each API stands for (its controller's): the default of a blank ``metadata.objectType``."""
 
 
 # -- configuration ------------------------------------------------------------------------------------------
@@ -107,6 +117,8 @@ class TypeConfig:
     valid_stages: tuple[str, ...]
     valid_source_status: tuple[str, ...]
     output_topic: str
+    object_type: str = ""
+    """The API's objectType (:data:`API_OBJECT_TYPES`): the event's when the metadata names none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +175,7 @@ def load_import_config(settings: Mapping[str, Any] | None = None) -> ImportConfi
             valid_stages=_strs(t.get("valid_stages")),
             valid_source_status=_strs(t.get("valid_source_status")),
             output_topic=str(t.get("output_topic") or ""),
+            object_type=API_OBJECT_TYPES[name],
         )
 
     return ImportConfig(
@@ -231,12 +244,6 @@ def request_objects(request: Mapping[str, Any], object_type: str, cfg: ImportCon
         source = obj.get("source")
         if source is not None and not isinstance(source, str):
             raise ImportRefused(ERR_INVALID_IMPORT_REQUEST, MSG_INVALID_IMPORT_REQUEST)
-        if object_type == "questionset" and _blank(source):
-            raise ImportRefused(
-                ERR_INVALID_IMPORT_REQUEST,
-                MSG_INVALID_IMPORT_REQUEST,
-                messages=["a question set import needs a source: auto-creator-v2 reads the repository"],
-            )
     return objects
 
 
@@ -248,8 +255,9 @@ def source_unreachable(exc: BaseException) -> ImportRefused:
 def source_metadata(
     source: str, status: int, body: bytes, object_type: str, tc: TypeConfig
 ) -> dict[str, Any]:
-    """The source object's metadata (``result.<type>``) from the answer to ``GET source``; refuses an answer
-    other than 200 and a status outside ``valid_source_status`` (when that list is set)."""
+    """The source object's metadata (``result.<type>``, ``{}`` when the answer has none) from the answer to
+    ``GET source``; refuses an answer other than 200 and, when there is metadata, a status outside
+    ``valid_source_status`` (when that list is set)."""
     parsed: Any = None
     try:
         parsed = orjson.loads(body) if body else None
@@ -261,7 +269,7 @@ def source_metadata(
     result = parsed.get("result") if isinstance(parsed, dict) else None
     metadata = result.get(object_type) if isinstance(result, dict) else None
     metadata = dict(metadata) if isinstance(metadata, dict) else {}
-    if tc.valid_source_status and metadata.get("status") not in tc.valid_source_status:
+    if tc.valid_source_status and metadata and metadata.get("status") not in tc.valid_source_status:
         raise ImportRefused(
             ERR_SOURCE_STATUS_VALIDATION,
             MSG_SOURCE_STATUS_VALIDATION + _java_list(tc.valid_source_status),
@@ -285,16 +293,29 @@ def prepare_object(
     process_id: str,
     tc: TypeConfig,
 ) -> dict[str, Any]:
-    """One request object made ready for its event: overlaid metadata, removed props, processId."""
+    """One request object made ready for its event: overlaid metadata, removed props, processId, objectType.
+
+    As the import manager does: the source's metadata (when it returned any) overlaid by the request's, and
+    then ``source`` recorded; without source metadata the request's alone. The event's ``originData`` is
+    the metadata's (read before ``remove_props``); the object's own ``originData`` is ignored. A blank
+    ``objectType`` becomes the API's (``tc.object_type``), after the required props are checked: the
+    prepared object's ``defaulted`` names it, and :func:`validate_prepared` checks the metadata without it.
+    """
     source = obj.get("source") or ""
-    metadata: dict[str, Any] = dict(source_metadata or {})
-    metadata.update(obj.get("metadata") or {})
-    if source:
-        metadata["source"] = source
-    origin = _origin_data(obj.get("originData")) or _origin_data(metadata.get("originData"))
+    request_metadata: dict[str, Any] = dict(obj.get("metadata") or {})
+    metadata: dict[str, Any]
+    if source_metadata:
+        metadata = {**source_metadata, **request_metadata, "source": source}
+    else:
+        metadata = request_metadata
+    origin = _origin_data(metadata.get("originData"))
     for prop in tc.remove_props:
         metadata.pop(prop, None)
     metadata["processId"] = process_id
+    defaulted: list[str] = []
+    if _blank(metadata.get("objectType")) and tc.object_type:
+        metadata["objectType"] = tc.object_type
+        defaulted.append("objectType")
     collection = obj.get("collection")
     stage = obj.get("stage")
     return {
@@ -303,11 +324,14 @@ def prepare_object(
         "collection": collection if isinstance(collection, list) else [],
         "stage": "" if stage is None else str(stage),
         "originData": origin,
+        "defaulted": defaulted,
     }
 
 
-def missing_required(metadata: Mapping[str, Any], tc: TypeConfig) -> list[str]:
-    return [p for p in tc.required_props if metadata.get(p) is None]
+def missing_required(metadata: Mapping[str, Any], tc: TypeConfig, defaulted: Sequence[str] = ()) -> list[str]:
+    """The required props absent (or null) from the metadata as requested (``defaulted``: props the API
+    filled in after its check, as ``objectType``)."""
+    return [p for p in tc.required_props if p in defaulted or metadata.get(p) is None]
 
 
 def stage_valid(stage: str, tc: TypeConfig) -> bool:
@@ -319,7 +343,7 @@ def validate_prepared(prepared: Sequence[Mapping[str, Any]], tc: TypeConfig) -> 
     invalid_codes: list[str] = []
     messages: list[str] = []
     for i, p in enumerate(prepared):
-        missing = missing_required(p["metadata"], tc)
+        missing = missing_required(p["metadata"], tc, p.get("defaulted", ()))
         if missing:
             code = p["metadata"].get("code")
             invalid_codes.append(code if isinstance(code, str) else "")
@@ -361,7 +385,7 @@ def build_event(prepared: Mapping[str, Any], env: str, identifier: str | None = 
     edata: dict[str, Any] = {
         "action": "auto-create",
         "iteration": 1,
-        "objectType": metadata.get("objectType", ""),
+        "objectType": metadata.get("objectType", ""),  # prepare_object defaulted a blank one
     }
     if source:
         edata["repository"] = source

@@ -103,10 +103,18 @@ def test_precheck_reports_by_line(tmp_path: Path) -> None:
     assert by_line[7].kind == "refused" and "framework" in by_line[7].message
 
 
-def test_precheck_without_a_channel_the_job_skips(tmp_path: Path) -> None:
+def test_precheck_without_a_channel_the_import_api_refuses(tmp_path: Path) -> None:
+    # the shipped content-service config requires channel (import.content.required_props)
     rows, _ = up.read_csv(write(tmp_path, HEADER + "\n" + good(1) + "\n"))
     (p,) = up.precheck(rows)
-    assert p.line == 2 and "channel-blank" in p.message
+    assert p.line == 2 and p.kind == "refused" and p.message.endswith("required channel missing")
+
+
+def test_precheck_a_row_without_object_type_gets_the_apis(tmp_path: Path) -> None:
+    # the import API sets a blank objectType to Content: the job does not skip the row for it
+    rows, _ = up.read_csv(write(tmp_path, HEADER + "\n" + good(1) + "\n"), channel="ch1", object_type="")
+    assert "objectType" not in rows[0].metadata
+    assert up.precheck(rows) == []
 
 
 def test_precheck_rows_with_a_source_only_check_the_stage(tmp_path: Path) -> None:

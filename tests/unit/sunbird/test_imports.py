@@ -39,6 +39,7 @@ FULL = {
     "contentType": "Resource",
     "artifactUrl": "https://example.org/a.pdf",
     "framework": "NCF",
+    "channel": "ch",
 }
 
 
@@ -77,8 +78,8 @@ def test_request_objects() -> None:
     many = {"content": [{}] * (CFG.request_size_limit + 1)}
     e = refused(lambda: request_objects(many, "content", CFG))
     assert e.err == ERR_REQUEST_LIMIT_EXCEED and e.errmsg.endswith("200")
-    e = refused(lambda: request_objects({"questionset": [{"metadata": {}}]}, "questionset", CFG))
-    assert e.err == ERR_INVALID_IMPORT_REQUEST and e.messages
+    # a question set without source is the real API's too: no refusal here (its event names an identifier)
+    assert request_objects({"questionset": [{"metadata": {}}]}, "questionset", CFG) == [{"metadata": {}}]
 
 
 def test_source_metadata() -> None:
@@ -89,10 +90,109 @@ def test_source_metadata() -> None:
     assert refused(lambda: source_metadata("u", 502, b"<html>", "content", QS)).errmsg.endswith("502")
     draft = orjson.dumps({"result": {"questionset": {"status": "Draft"}}})
     e = refused(lambda: source_metadata("http://src/q", 200, draft, "questionset", QS))
-    assert e.err == ERR_SOURCE_STATUS_VALIDATION and e.errmsg.endswith("[Live, Unlisted]")
+    assert e.err == ERR_SOURCE_STATUS_VALIDATION
+    assert e.errmsg == (
+        "Source Object Status Not Qualified For Import Operation. "
+        "Please Provide Valid Source With Status [Live, Unlisted]"
+    )
     assert e.messages == ["http://src/q: status 'Draft'"]
     assert source_metadata("u", 200, draft, "questionset", CONTENT) == {"status": "Draft"}  # any status
     assert source_unreachable(OSError("refused")).errmsg.endswith("SERVER_ERROR (refused)")
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"result": {}}', b'{"result": {"content": {}}}', b'{"result": {"questionset": {}}}', b""]
+)
+def test_source_status_is_checked_only_when_the_source_returned_metadata(body: bytes) -> None:
+    assert source_metadata("u", 200, body, "questionset", QS) == {}
+
+
+def test_the_shipped_configs_require_channel() -> None:
+    assert CONTENT.required_props == (
+        "name",
+        "code",
+        "mimeType",
+        "contentType",
+        "artifactUrl",
+        "framework",
+        "channel",
+    )
+    assert QS.required_props == ("name", "code", "mimeType", "framework", "channel")
+    p = prepare_object({"metadata": {k: v for k, v in FULL.items() if k != "channel"}}, None, "p", CONTENT)
+    e = refused(lambda: validate_prepared([p], CONTENT))
+    assert e.err == ERR_REQUIRED_PROPS_VALIDATION
+    assert e.errmsg == (
+        'Validation Failed! Mandatory Properties Are ["name","code","mimeType","contentType","artifactUrl",'
+        '"framework","channel"] | Required Property\'s Missing For [c-1]'
+    )
+    assert e.messages == ["object 0 (c-1): missing channel"]
+
+
+@pytest.mark.parametrize("given", [None, "", "  ", "absent"])
+def test_a_blank_object_type_becomes_the_apis(given: Any) -> None:
+    metadata = dict(FULL) if given == "absent" else {**FULL, "objectType": given}
+    p = prepare_object({"metadata": metadata}, None, "p", CONTENT)
+    assert p["metadata"]["objectType"] == "Content" and p["defaulted"] == ["objectType"]
+    e = build_event(p, "dev", identifier="do_1")
+    assert e["edata"]["objectType"] == "Content" and e["edata"]["metadata"]["objectType"] == "Content"
+    q = prepare_object({"metadata": metadata}, None, "p", QS)
+    assert build_event(q, "dev")["edata"]["objectType"] == "QuestionSet"
+    assert (CONTENT.object_type, QS.object_type) == ("Content", "QuestionSet")
+
+
+def test_a_given_object_type_is_kept() -> None:
+    p = prepare_object({"metadata": {**FULL, "objectType": "Collection"}}, None, "p", CONTENT)
+    assert p["metadata"]["objectType"] == "Collection" and p["defaulted"] == []
+    src = prepare_object(
+        {"source": "http://s/do_1"}, {"objectType": "QuestionSet", "name": "n"}, "p", CONTENT
+    )
+    assert src["metadata"]["objectType"] == "QuestionSet"
+
+
+def test_the_object_type_is_defaulted_after_the_required_props_check() -> None:
+    cfg = load_import_config({"import.content.required_props": ["name", "objectType"]})
+    p = prepare_object({"metadata": {"name": "n", "code": "c-3"}}, None, "p", cfg.content)
+    e = refused(lambda: validate_prepared([p], cfg.content))
+    assert e.err == ERR_REQUIRED_PROPS_VALIDATION and e.messages == ["object 0 (c-3): missing objectType"]
+
+
+def test_origin_data_comes_from_the_metadata_only() -> None:
+    url = "http://src/v1/read/do_7"
+    # the object-level originData is ignored, with or without a source
+    for source_md in ({"name": "s"}, {}):
+        obj = {"source": url, "metadata": {}, "originData": {"identifier": "x"}}
+        p = prepare_object(obj, source_md, "p", CONTENT)
+        assert p["originData"] == {} and build_event(p, "dev")["edata"]["originData"] == {}
+    # the source's, or the request metadata's (it overlays the source's); read before remove_props
+    cfg = load_import_config({"import.content.remove_props": ["originData"]})
+    p = prepare_object({"source": url}, {"originData": {"identifier": "o"}}, "p", cfg.content)
+    assert p["originData"] == {"identifier": "o"} and "originData" not in p["metadata"]
+    p = prepare_object(
+        {"source": url, "metadata": {"originData": '{"identifier": "r"}'}},
+        {"originData": {"identifier": "o"}},
+        "p",
+        CONTENT,
+    )
+    assert build_event(p, "dev")["edata"]["originData"] == {"identifier": "r"}
+    # without a source the event carries none
+    p = prepare_object({"metadata": {**FULL, "originData": {"identifier": "o"}}}, None, "p", CONTENT)
+    assert build_event(p, "dev")["edata"]["originData"] == {}
+
+
+def test_source_is_recorded_only_when_the_source_returned_metadata() -> None:
+    url = "http://src/v1/read/do_8"
+    assert "source" not in prepare_object({"source": url, "metadata": FULL}, {}, "p", CONTENT)["metadata"]
+    assert prepare_object({"source": url}, {"name": "n"}, "p", CONTENT)["metadata"]["source"] == url
+
+
+def test_a_question_set_without_source_gets_a_new_identifier() -> None:
+    qs = {"name": "q", "code": "q", "mimeType": "m", "framework": "f", "channel": "ch"}
+    (obj,) = request_objects({"questionset": {"metadata": qs}}, "questionset", CFG)
+    p = prepare_object(obj, None, "p", QS)
+    validate_prepared([p], QS)
+    e = build_event(p, "dev")
+    assert e["object"]["id"].startswith("do_") and e["edata"]["identifier"] == e["object"]["id"]
+    assert "repository" not in e["edata"] and e["edata"]["objectType"] == "QuestionSet"
 
 
 def test_prepare_object_overlays_removes_and_sets_the_process_id() -> None:
@@ -104,6 +204,7 @@ def test_prepare_object_overlays_removes_and_sets_the_process_id() -> None:
         "code": "s-1",
         "source": "http://src/do_1",
         "processId": "p-1",
+        "objectType": "Content",
     }
     assert (p["source"], p["stage"], p["collection"], p["originData"]) == (
         "http://src/do_1",
@@ -133,7 +234,7 @@ def test_build_event() -> None:
     assert e["edata"]["identifier"] == "do_9" and "repository" not in e["edata"]
     assert e["edata"]["collection"] == [{"identifier": "c"}] and e["edata"]["action"] == "auto-create"
     with_source = prepare_object(
-        {"source": "http://src/v1/read/do_7", "originData": {"a": 1}}, {}, "p", CONTENT
+        {"source": "http://src/v1/read/do_7"}, {"originData": {"a": 1}, "name": "n"}, "p", CONTENT
     )
     e = build_event(with_source, "qa")
     assert e["object"]["id"] == "do_7" and e["edata"]["repository"] == "http://src/v1/read/do_7"

@@ -1,7 +1,8 @@
 """The import APIs over HTTP: `POST /content/v4/import` (also `/content/v3/import` and the gateway's
 `/content/v1/import`) and `POST /questionset/v4/import` (gateway `/questionset/v1/import`), as
-knowledge-platform's import manager behaves: validate the whole request, then publish one `BE_JOB_REQUEST`
-per object to Kafka.
+knowledge-platform's import manager behaves (content-service and inquiry-api-service both run it): validate
+the whole request, then publish one `BE_JOB_REQUEST` per object to Kafka. The answers' `ver` is the real
+controllers': 4.0 for `/content/v4` and `/content/v1`, 3.0 for `/content/v3` and the question-set paths.
 
 The rules (validation, all or nothing, in the reference's order; the overlay; the event) are the platform's
 contract, shared with `cokreat-jobs import upload`: :mod:`cokreat_jobs.sunbird.imports`. This module reads
@@ -51,7 +52,10 @@ from cokreat_jobs.sunbird.imports import (
 log = logging.getLogger("cokreat_jobs.dev.sandbox.imports")
 
 API_CONTENT_IMPORT = Api("api.content.import", "4.0")
-API_QUESTIONSET_IMPORT = Api("api.questionset.import", "4.0")
+API_CONTENT_IMPORT_V3 = Api("api.content.import", "3.0")
+"""content-service's v3 controller answers in its BaseController's default envelope version."""
+API_QUESTIONSET_IMPORT = Api("api.questionset.import", "3.0")
+"""inquiry-api-service's controller sets no version: its Response's default, 3.0 (v4 path included)."""
 
 MSG_KAFKA_NOT_CONFIGURED = (
     "Kafka is not configured: the import APIs publish to Kafka; start the sandbox with --kafka BOOTSTRAP"
@@ -238,8 +242,11 @@ def register(sandbox: Sandbox) -> None:
         return handle
 
     content = handler("content", API_CONTENT_IMPORT)
-    for path in ("/content/v4/import", "/content/v3/import", "/content/v1/import"):
+    for path in ("/content/v4/import", "/content/v1/import"):
         sandbox.router.add("POST", path, content, API_CONTENT_IMPORT)
+    sandbox.router.add(
+        "POST", "/content/v3/import", handler("content", API_CONTENT_IMPORT_V3), API_CONTENT_IMPORT_V3
+    )
     questionset = handler("questionset", API_QUESTIONSET_IMPORT)
     for path in ("/questionset/v4/import", "/questionset/v1/import"):
         sandbox.router.add("POST", path, questionset, API_QUESTIONSET_IMPORT)

@@ -181,7 +181,7 @@ def check_row(row: Row, tc: TypeConfig, env: str, settings: JobSettings) -> list
     if row.source:
         # The metadata comes from the source when the API reads it: only the stage can be told now.
         return problems
-    missing = missing_required(prepared["metadata"], tc)
+    missing = missing_required(prepared["metadata"], tc, prepared["defaulted"])
     if missing:
         problems.append(
             Problem(row.line, "refused", f"the import API refuses it: required {', '.join(missing)} missing")

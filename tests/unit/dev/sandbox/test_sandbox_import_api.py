@@ -125,6 +125,7 @@ def test_content_import_publishes_one_event_per_object(
     status, body = post(client, "/api" + path, {"request": {"content": objects}})
     assert status == 200, body
     assert body["responseCode"] == "OK" and body["id"] == "api.content.import"
+    assert body["ver"] == ("3.0" if "/v3/" in path else "4.0"), "the real controllers' envelope versions"
     pid = body["result"]["processId"]
     assert len(pid) == 36
     events = publisher.events(CONTENT_TOPIC)
@@ -191,18 +192,35 @@ def test_source_is_read_and_overlaid(
     assert ed["stage"] == "review"
 
 
-def test_request_origin_data_kept_only_with_a_source(
+def test_the_object_level_origin_data_is_ignored(
     client: TestClient, publisher: InMemoryPublisher, sources: Sources
 ) -> None:
     url = sources.add("/content/v4/read/do_s2", "content", md("s2"))
+    with_origin = sources.add(
+        "/content/v4/read/do_s3", "content", md("s3", originData={"identifier": "o", "repository": "r"})
+    )
     objs = [
         {"source": url, "metadata": {}, "originData": {"identifier": "x", "repository": "r"}},
         {"metadata": md("n"), "originData": {"identifier": "y"}},
+        {"source": with_origin, "originData": {"identifier": "x"}},
     ]
     assert post(client, "/content/v4/import", {"request": {"content": objs}})[0] == 200
-    e1, e2 = publisher.events()
-    assert e1["edata"]["originData"] == {"identifier": "x", "repository": "r"}
-    assert e2["edata"]["originData"] == {}
+    e1, e2, e3 = publisher.events()
+    assert e1["edata"]["originData"] == {} and e2["edata"]["originData"] == {}
+    assert e3["edata"]["originData"] == {"identifier": "o", "repository": "r"}, "the metadata's"
+
+
+def test_a_blank_object_type_becomes_the_apis(
+    client: TestClient, publisher: InMemoryPublisher, sources: Sources
+) -> None:
+    objs = [{"metadata": md("a", objectType=None)}, {"metadata": md("b", objectType=" ")}]
+    assert post(client, "/content/v1/import", {"request": {"content": objs}})[0] == 200
+    qs = {"name": "QS", "code": "q", "mimeType": "m", "framework": "f", "status": "Live", "channel": "c"}
+    url = sources.add("/questionset/v1/read/do_qs_nt", "questionset", qs)
+    assert post(client, "/questionset/v1/import", {"request": {"questionset": {"source": url}}})[0] == 200
+    e1, e2, e3 = publisher.events()
+    for e, want in ((e1, "Content"), (e2, "Content"), (e3, "QuestionSet")):
+        assert e["edata"]["objectType"] == want and e["edata"]["metadata"]["objectType"] == want
 
 
 def test_the_source_may_be_the_sandbox_itself(tmp_path: Path) -> None:
@@ -238,6 +256,7 @@ def test_questionset_import(client: TestClient, publisher: InMemoryPublisher, so
     status, body = post(client, "/questionset/v1/import", {"request": {"questionset": {"source": url}}})
     assert status == 200, body
     assert body["id"] == "api.questionset.import"
+    assert body["ver"] == "3.0", "inquiry-api-service answers in its Response's default version"
     (event,) = publisher.events(QS_TOPIC)
     assert publisher.records[0][1] == "do_qs1"
     assert event["edata"]["objectType"] == "QuestionSet"
@@ -259,7 +278,7 @@ INVALID = "Invalid Request! Please Provide Valid Request."
         {"request": {"content": "x"}},
         {"request": {"content": [1]}},
         {"request": {"content": [{"metadata": "x"}]}},
-        {"request": {"questionset": [{"metadata": md()}]}},
+        {"request": {"questionset": [{"metadata": md()}]}},  # the content API reads request.content
         {},
         {"request": None},
     ],
@@ -293,13 +312,14 @@ def test_request_limit_from_settings(tmp_path: Path) -> None:
 
 
 def test_questionset_without_source(client: TestClient, publisher: InMemoryPublisher) -> None:
-    body = {
-        "request": {
-            "questionset": [{"metadata": {"name": "q", "code": "q", "mimeType": "m", "framework": "f"}}]
-        }
-    }
-    assert_error(post(client, "/questionset/v4/import", body), 400, "ERR_INVALID_IMPORT_REQUEST", INVALID)
-    assert publisher.records == []
+    qs = {"name": "q", "code": "q", "mimeType": "m", "framework": "f", "channel": "c"}
+    status, body = post(client, "/questionset/v4/import", {"request": {"questionset": [{"metadata": qs}]}})
+    assert status == 200, body
+    (event,) = publisher.events(QS_TOPIC)
+    ed = event["edata"]
+    assert event["object"]["id"].startswith("do_") and ed["identifier"] == event["object"]["id"]
+    assert "repository" not in ed and ed["objectType"] == "QuestionSet" and ed["originData"] == {}
+    assert ed["metadata"] == {**qs, "processId": body["result"]["processId"], "objectType": "QuestionSet"}
 
 
 def test_unreadable_source(client: TestClient, publisher: InMemoryPublisher, sources: Sources) -> None:
@@ -327,7 +347,8 @@ def test_source_status(client: TestClient, publisher: InMemoryPublisher, sources
         post(client, "/questionset/v4/import", body),
         400,
         "ERR_SOURCE_STATUS_VALIDATION",
-        "Source Object Status Validation Failed! Valid Source Statuses Are [Live, Unlisted]",
+        "Source Object Status Not Qualified For Import Operation. Please Provide Valid Source With Status "
+        "[Live, Unlisted]",
     )
     assert publisher.records == []
     # contents: any source status
@@ -335,11 +356,29 @@ def test_source_status(client: TestClient, publisher: InMemoryPublisher, sources
     assert post(client, "/content/v4/import", {"request": {"content": [{"source": draft_content}]}})[0] == 200
 
 
+def test_source_status_is_checked_only_when_the_source_returned_metadata(
+    client: TestClient, publisher: InMemoryPublisher, sources: Sources
+) -> None:
+    # a 200 without result.questionset: no metadata, so no status; the request's metadata alone
+    sources.answers["/questionset/v1/read/do_bare"] = (200, {"responseCode": "OK", "result": {}})
+    url = sources.base + "/questionset/v1/read/do_bare"
+    qs = {"name": "QS", "code": "q", "mimeType": "m", "framework": "f", "channel": "c"}
+    body = {"request": {"questionset": [{"source": url, "metadata": qs}]}}
+    assert post(client, "/questionset/v1/import", body)[0] == 200
+    (event,) = publisher.events(QS_TOPIC)
+    assert event["object"]["id"] == "do_bare" and event["edata"]["repository"] == url
+    assert "source" not in event["edata"]["metadata"] and event["edata"]["metadata"]["name"] == "QS"
+    # nor any metadata from the request: the required props refuse it, not the status
+    body = {"request": {"questionset": [{"source": url}]}}
+    assert_error(post(client, "/questionset/v1/import", body), 400, "ERR_REQUIRED_PROPS_VALIDATION")
+
+
 def test_required_props(client: TestClient, publisher: InMemoryPublisher) -> None:
     objs = [
         {"metadata": md("ok")},
         {"metadata": md("bad1", artifactUrl=None)},
         {"metadata": md("bad2", framework=None, contentType=None)},
+        {"metadata": md("bad3", channel=None)},
     ]
     errmsg = assert_error(
         post(client, "/content/v4/import", {"request": {"content": objs}}),
@@ -348,7 +387,7 @@ def test_required_props(client: TestClient, publisher: InMemoryPublisher) -> Non
     )
     assert errmsg == (
         'Validation Failed! Mandatory Properties Are ["name","code","mimeType","contentType","artifactUrl",'
-        '"framework"] | Required Property\'s Missing For [bad1, bad2]'
+        '"framework","channel"] | Required Property\'s Missing For [bad1, bad2, bad3]'
     )
     assert publisher.records == [], "all or nothing"
     # objects without a code are named by nothing
@@ -445,10 +484,11 @@ def test_config_defaults_and_overrides() -> None:
         "contentType",
         "artifactUrl",
         "framework",
+        "channel",
     )
     assert cfg.content.remove_props == ("downloadUrl", "variants", "previewUrl", "streamingUrl", "itemSets")
     assert cfg.content.valid_source_status == () and cfg.content.output_topic == CONTENT_TOPIC
-    assert cfg.questionset.required_props == ("name", "code", "mimeType", "framework")
+    assert cfg.questionset.required_props == ("name", "code", "mimeType", "framework", "channel")
     assert cfg.questionset.remove_props == () and cfg.questionset.valid_source_status == ("Live", "Unlisted")
     assert cfg.questionset.output_topic == QS_TOPIC
     assert cfg.content.valid_stages == ("create", "upload", "review", "publish")
