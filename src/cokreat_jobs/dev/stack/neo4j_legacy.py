@@ -51,6 +51,8 @@ class Neo4jLegacyServer:
     port: int = 0
     http_port: int = 0
     heap: str = "384m"
+    # The jars/<kind>/ folder: neo4j3 (3.3.9, make setup); another 3.x resolved there runs the same way.
+    jars_kind: str = "neo4j3"
     pid: int | None = None
     log_file: Path = field(init=False)
 
@@ -98,7 +100,7 @@ class Neo4jLegacyServer:
             "-Djava.awt.headless=true",
             *JDK17_FLAGS,
             str(LAUNCHER),
-            str(jars_dir("neo4j3")),
+            str(jars_dir(self.jars_kind)),
             f"--home-dir={home}",
             f"--config-dir={home / 'conf'}",
         ]
