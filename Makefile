@@ -24,6 +24,7 @@ jars/.stamp: pom.xml
 	$(MVN) -Pflink dependency:copy-dependencies
 	$(MVN) -Pkafka dependency:copy-dependencies
 	$(MVN) -Pneo4j dependency:copy-dependencies
+	$(MVN) -Pneo4j3 dependency:copy-dependencies
 	$(MVN) -Pcassandra dependency:copy-dependencies
 	@touch $@
 

@@ -1,7 +1,8 @@
 """Fixtures that start real servers (Kafka broker, sandbox, Neo4j, Cassandra) on free ports, and stop them.
 
-Neo4j and Cassandra run from the jars `make setup` resolves (jars/neo4j, jars/cassandra): a missing jar folder
-is an error, not a skip. Every server is started once per session, only when a test asks for it.
+Neo4j and Cassandra run from the jars `make setup` resolves (jars/neo4j, jars/neo4j3, jars/cassandra): a
+missing jar folder is an error, not a skip. Every server is started once per session, only when a test asks
+for it.
 """
 
 from __future__ import annotations
@@ -78,6 +79,22 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     finally:
         if server.pid is not None:
             print(f"\nneo4j: RSS {_rss_mib(server.pid):.0f} MiB at the end")
+        server.stop(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def neo4j3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Neo4j 3.3 (Bolt 1 and HTTP), the line Sunbird ships, from jars/neo4j3."""
+    from cokreat_jobs.dev.stack.neo4j_legacy import Neo4jLegacyServer
+
+    server = Neo4jLegacyServer(tmp_path_factory.mktemp("neo4j3"))
+    started = time.monotonic()
+    server.start()
+    server.start_seconds = time.monotonic() - started  # type: ignore[attr-defined]
+    print(f"\nneo4j3: ready in {server.start_seconds:.1f} s, RSS {_rss_mib(server.pid):.0f} MiB")  # type: ignore[attr-defined,arg-type]
+    try:
+        yield server
+    finally:
         server.stop(timeout=20)
 
 
