@@ -6,9 +6,12 @@ STAMP   := $(VENV)/.setup-stamp
 MVN     ?= mvn -q -B
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test test-unit lint bench chaos clean
+.PHONY: setup test-servers demo test test-unit lint bench chaos clean gcs-emulator
 
 setup: $(STAMP) jars/.stamp
+
+# what only the tests need, beside setup (the image's `make setup` leaves it out: no Node there)
+test-servers: node_modules/.stamp
 
 # venv + pinned Python deps (the package installed editable so Flink's Python workers import it)
 $(STAMP): pyproject.toml
@@ -28,10 +31,22 @@ jars/.stamp: pom.xml
 	$(MVN) -Pcassandra dependency:copy-dependencies
 	@touch $@
 
+# test servers from npm (package.json, package-lock.json): Azurite, the Azure Blob emulator of
+# tests/integration/test_storage_servers.py
+node_modules/.stamp: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "need node and npm on PATH (Azurite, for the storage tests)"; exit 1; }
+	npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+# opt-in: fake-gcs-server for the GCS storage test (skipped without it); a fresh build fetches ~600 MB of Go
+# modules (over 5 minutes here), so `setup` does not run it
+gcs-emulator:
+	GOBIN=$(CURDIR)/.tools go install github.com/fsouza/fake-gcs-server@v1.52.2
+
 demo: setup
 	$(BIN)/cokreat-jobs demo
 
-test: setup
+test: setup test-servers
 	$(BIN)/python -m pytest -q -ra tests
 
 test-unit: setup
@@ -51,4 +66,4 @@ lint: setup
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) jars .stack
+	rm -rf $(VENV) jars .stack node_modules .tools

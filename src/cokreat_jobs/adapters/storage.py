@@ -1,27 +1,38 @@
 """Cloud storage through fsspec, configured by the Scala jobs' ``cloud_storage_*`` keys.
 
-``cloud_storage_type`` and what it means (fsspec URL of a file; credentials; public URL without an endpoint):
+The Scala jobs write through Sunbird's cloud-store SDK (``StorageServiceFactory``), whose types are ``azure``,
+``aws``, ``gcloud``, ``cephs3`` and ``oci``; an absent ``cloud_storage_type`` is ``azure`` there
+(``CloudStorageUtil``: ``getString("cloud_storage_type", "azure")``) and here. ``cloud_storage_type`` and
+what it means (fsspec URL of a file; credentials; the public URL the SDK's upload returned):
 
-- ``local`` (or empty): the local directory; no credentials; ``<cloud_storage.public_base_url>/<path>``.
-- ``aws`` / ``s3``: ``s3://<container>/<path>``; key and secret;
-  ``https://<container>.s3.amazonaws.com/<path>``.
-- ``azure``: ``az://<container>/<path>``; account name = key, account key = secret;
-  ``https://<key>.blob.core.windows.net/<container>/<path>``.
-- ``gcloud`` / ``gcs``: ``gs://<container>/<path>``; a service-account JSON in the secret, or client email =
-  key and private key = secret (else the environment's default credentials);
-  ``https://storage.googleapis.com/<container>/<path>``.
+- ``azure``: ``az://<container>/<path>`` (adlfs); account name = key, account key = secret;
+  ``https://<key>.blob.core.windows.net/<container>/<path>``. With ``cloud_storage_endpoint`` (the blob
+  service URL: Azurite's ``http://127.0.0.1:10000/devstoreaccount1``, a sovereign cloud's
+  ``https://<key>.blob.core.chinacloudapi.cn``) files go there, URL ``<endpoint>/<container>/<path>``.
+- ``aws`` (or ``s3``): ``s3://<container>/<path>`` (s3fs); access key = key, secret key = secret;
+  ``https://<container>.s3.amazonaws.com/<path>``. An endpoint (not read by the SDK for ``aws``) sends the
+  files there, URL ``<endpoint>/<container>/<path>``.
+- ``cephs3`` and ``oci``: the S3 API at ``cloud_storage_endpoint`` (required: the job refuses to start
+  without it), path-style addressing, SigV4, and no checksum headers the S3 API did not always have (Ceph
+  and OCI's compatibility API refuse some); URL ``<endpoint>/<container>/<path>``. OCI signs for a region:
+  ``cloud_storage_region``, else the one in the endpoint's host
+  (``<namespace>.compat.objectstorage.<region>.oraclecloud.com``), else the job refuses to start.
+- ``gcloud`` (or ``gcs``): ``gs://<container>/<path>`` (gcsfs); a service-account JSON in the secret, or
+  client email = key and private key = secret (as the SDK's jclouds provider), else the environment's
+  default credentials; ``https://storage.googleapis.com/<container>/<path>``. An endpoint (an emulator)
+  sends the files there (anonymously when no credentials are given), URL ``<endpoint>/<container>/<path>``.
+- ``local``: the directory ``cloud_storage.local.path`` (a path or a ``file://`` URL); no credentials;
+  ``<cloud_storage.public_base_url>/<path>`` (locally the sandbox serves the directory over HTTP there), or
+  with no public base the file's ``file://`` URL (fine for tests; content-service refuses it). Only an
+  explicit ``local`` writes to the local disk: an empty ``cloud_storage_type`` is refused (the SDK refused
+  it too), so a production config never falls back to a pod's disk.
 
-With ``cloud_storage_endpoint`` set (MinIO, Azurite, a CDN...), files are written through that endpoint and
-the public URL is ``<endpoint>/<container>/<path>``. ``cloud_storage.public_base_url`` overrides the public
-base of any type.
+``cloud_storage.public_base_url`` overrides the public base of any type. ``cloud_storage_region`` (ours)
+is optional for ``aws`` / ``cephs3``.
 
-The local directory is ``cloud_storage.local.path`` (a path or a ``file://`` URL); locally the sandbox serves
-its files over HTTP at ``cloud_storage.public_base_url``. With no public base, the public URL is the file's
-``file://`` URL (fine for tests; content-service refuses it).
-
-Backends are created lazily, on the first upload: a deployment without ``s3fs``/``adlfs``/``gcsfs`` gets a
-clear error naming the package, and no job needs all three. fsspec calls block, so they run in a worker
-thread. Credentials are never logged (``repr`` shows the type and container only).
+The backends (adlfs, s3fs, gcsfs) are dependencies of the package; each is imported on the first upload.
+fsspec calls block, so they run in a worker thread. Credentials are never logged (``repr`` shows the type
+and container only; ``core.redaction`` masks account keys, connection strings and request signatures).
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -45,26 +57,38 @@ from cokreat_jobs.core.errors import ConfigError, PermanentError, describe_excep
 if TYPE_CHECKING:
     from cokreat_jobs.core.config import JobConfig
 
-__all__ = ["DEFAULT_LOCAL_PATH", "CloudStorage", "storage_path"]
+__all__ = ["DEFAULT_LOCAL_PATH", "REFERENCE_DEFAULT_TYPE", "CloudStorage", "storage_path"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LOCAL_PATH = "/tmp/cokreat-storage"
 
+# The SDK's meaning of an absent cloud_storage_type (coKreat-jobs' CloudStorageUtil).
+REFERENCE_DEFAULT_TYPE = "azure"
+
 _KINDS = {
-    "": "local",
     "local": "local",
     "file": "local",
     "aws": "s3",
     "s3": "s3",
+    "cephs3": "cephs3",
+    "ceph": "cephs3",
+    "oci": "oci",
     "azure": "azure",
     "az": "azure",
     "gcloud": "gcs",
     "gcs": "gcs",
     "gcp": "gcs",
 }
-_BACKEND_PACKAGE = {"s3": "s3fs", "azure": "adlfs", "gcs": "gcsfs"}
-_PROTOCOL = {"local": "file", "s3": "s3", "azure": "az", "gcs": "gs"}
+_S3_FAMILY = ("s3", "cephs3", "oci")
+_ENDPOINT_REQUIRED = ("cephs3", "oci")
+_BACKEND_PACKAGE = {"s3": "s3fs", "cephs3": "s3fs", "oci": "s3fs", "azure": "adlfs", "gcs": "gcsfs"}
+_PROTOCOL = {"local": "file", "s3": "s3", "cephs3": "s3", "oci": "s3", "azure": "az", "gcs": "gs"}
+_SUPPORTED = "azure, aws, gcloud, cephs3, oci or local"
+# <namespace>.compat.objectstorage.<region>.oraclecloud.com: OCI's S3 compatibility endpoint
+_OCI_REGION_RE = re.compile(
+    r"\.compat\.objectstorage\.([a-z0-9-]+)\.(?:oraclecloud\.com|oci\.customer-oci\.com)$"
+)
 _GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 
 
@@ -87,6 +111,19 @@ def _safe_relative(path: str) -> str:
     return "/".join(parts)
 
 
+def _default_factory(protocol: str, **options: Any) -> Any:
+    if protocol == "gs":
+        # gcsfs's default class (ExtendedGcsFileSystem, GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT) first asks the
+        # storage-control gRPC API for each bucket's type (zonal / hierarchical): a minute's timeout where
+        # that API is absent (emulators). The JSON-API class writes standard buckets, as the SDK did
+        from gcsfs.core import GCSFileSystem
+
+        return GCSFileSystem(**options)
+    import fsspec
+
+    return fsspec.filesystem(protocol, **options)
+
+
 class CloudStorage:
     """Uploads files and answers their public URLs.
 
@@ -102,22 +139,46 @@ class CloudStorage:
         key: str = "",
         secret: str = "",
         endpoint: str = "",
+        region: str = "",
         local_path: str = DEFAULT_LOCAL_PATH,
         public_base_url: str = "",
         retry: RetryPolicy | None = None,
         fs_factory: Callable[..., Any] | None = None,
         sleep: Callable[[float], Any] = time.sleep,
     ) -> None:
-        normalised = _KINDS.get(kind.strip().lower())
-        if normalised is None:
+        given = kind.strip().lower()
+        if not given:
             raise ConfigError(
-                f"cloud_storage_type {kind!r} is not supported: use local, aws (s3), azure or gcloud (gcs)"
+                f"cloud_storage_type is empty: set it to {_SUPPORTED} (the Scala jobs read an unset type "
+                f"as {REFERENCE_DEFAULT_TYPE} and refused an empty one; only explicit local writes to disk)"
             )
+        normalised = _KINDS.get(given)
+        if normalised is None:
+            raise ConfigError(f"cloud_storage_type {kind!r} is not supported: use {_SUPPORTED}")
         self.kind = normalised
         self.container = container.strip().strip("/")
         if self.kind != "local" and not self.container:
             raise ConfigError(f"cloud_storage_container is required for cloud_storage_type {kind!r}")
+        if self.kind == "azure" and not key.strip():
+            raise ConfigError(
+                f"cloud_storage_key (the storage account name) is required for cloud_storage_type {kind!r}"
+            )
         self.endpoint = endpoint.strip().rstrip("/")
+        if self.kind in _ENDPOINT_REQUIRED and not self.endpoint:
+            raise ConfigError(
+                f"cloud_storage_endpoint is required for cloud_storage_type {kind!r}: the S3 API URL of the "
+                + ("Ceph object gateway" if self.kind == "cephs3" else "OCI S3 compatibility endpoint")
+            )
+        if self.endpoint and not urlsplit(self.endpoint).netloc:
+            raise ConfigError(
+                f"cloud_storage_endpoint {self.endpoint!r} is not a URL (http(s)://host[:port])"
+            )
+        self.region = region.strip() or self._derived_region()
+        if self.kind == "oci" and not self.region:
+            raise ConfigError(
+                "cloud_storage_region is required for cloud_storage_type 'oci' when the endpoint is not "
+                "<namespace>.compat.objectstorage.<region>.oraclecloud.com"
+            )
         self.local_root = _local_root(local_path or DEFAULT_LOCAL_PATH)
         self._key = key
         self._secret = secret
@@ -130,17 +191,25 @@ class CloudStorage:
 
     @classmethod
     def from_config(cls, cfg: JobConfig, **kwargs: Any) -> CloudStorage:
+        """The storage of ``cfg``; an absent ``cloud_storage_type`` is the Scala jobs' ``azure``."""
         kwargs.setdefault("retry", RetryPolicy.from_config(cfg))
         return cls(
-            cfg.get_str("cloud_storage_type", "local"),
+            cfg.get_str("cloud_storage_type", REFERENCE_DEFAULT_TYPE),
             container=cfg.get_str("cloud_storage_container", ""),
             key=cfg.get_str("cloud_storage_key", ""),
             secret=cfg.get_str("cloud_storage_secret", ""),
             endpoint=cfg.get_str("cloud_storage_endpoint", ""),
+            region=cfg.get_str("cloud_storage_region", ""),
             local_path=cfg.get_str("cloud_storage.local.path", DEFAULT_LOCAL_PATH),
             public_base_url=cfg.get_str("cloud_storage.public_base_url", ""),
             **kwargs,
         )
+
+    def _derived_region(self) -> str:
+        if self.kind != "oci":
+            return ""
+        match = _OCI_REGION_RE.search((urlsplit(self.endpoint).hostname or "").lower())
+        return match.group(1) if match else ""
 
     # -- names
 
@@ -158,7 +227,7 @@ class CloudStorage:
             return f"{self._public_base}/{rel}"
         if self.kind == "local":
             return (self.local_root / unquote(rel)).absolute().as_uri()
-        if self.endpoint:
+        if self.endpoint:  # cephs3 and oci always: path-style, as the SDK's jclouds S3 provider returned
             return f"{self.endpoint}/{self.container}/{rel}"
         if self.kind == "s3":
             return f"https://{self.container}.s3.amazonaws.com/{rel}"
@@ -171,26 +240,53 @@ class CloudStorage:
     def _storage_options(self) -> dict[str, Any]:
         if self.kind == "local":
             return {"auto_mkdir": True}
-        if self.kind == "s3":
-            options: dict[str, Any] = {}
-            if self._key or self._secret:
-                options.update(key=self._key, secret=self._secret)
-            if self.endpoint:
-                options["client_kwargs"] = {"endpoint_url": self.endpoint}
-            return options
+        if self.kind in _S3_FAMILY:
+            return self._s3_options()
         if self.kind == "azure":
-            options = {"account_name": self._key}
+            if self.endpoint:
+                # adlfs's account_host is https only and drops a path (Azurite's /<account>): a connection
+                # string names the blob endpoint as it is
+                parts = [
+                    f"DefaultEndpointsProtocol={urlsplit(self.endpoint).scheme or 'https'}",
+                    f"AccountName={self._key}",
+                    *([f"AccountKey={self._secret}"] if self._secret else []),
+                    f"BlobEndpoint={self.endpoint}",
+                ]
+                return {"connection_string": ";".join(parts) + ";"}
+            options: dict[str, Any] = {"account_name": self._key}
             if self._secret:
                 options["account_key"] = self._secret
-            if self.endpoint:
-                options["account_host"] = urlsplit(self.endpoint).netloc or self.endpoint
             return options
         options = {}
         token = self._gcs_token()
         if token is not None:
             options["token"] = token
+        elif self.endpoint:
+            options["token"] = "anon"  # an emulator and no credentials: no lookup of a metadata server
         if self.endpoint:
             options["endpoint_url"] = self.endpoint
+        return options
+
+    def _s3_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self._key or self._secret:
+            options.update(key=self._key, secret=self._secret)
+        client_kwargs: dict[str, Any] = {}
+        if self.endpoint:
+            client_kwargs["endpoint_url"] = self.endpoint
+        if self.region:
+            client_kwargs["region_name"] = self.region
+        if client_kwargs:
+            options["client_kwargs"] = client_kwargs
+        if self.kind in _ENDPOINT_REQUIRED:
+            # as the SDK's jclouds settings for OCI (virtual-host-buckets false, signer 4); botocore's newer
+            # default CRC checksums (aws-chunked uploads) are sent only where the operation requires them
+            options["config_kwargs"] = {
+                "s3": {"addressing_style": "path"},
+                "signature_version": "s3v4",
+                "request_checksum_calculation": "when_required",
+                "response_checksum_validation": "when_required",
+            }
         return options
 
     def _gcs_token(self) -> Any:
@@ -213,11 +309,12 @@ class CloudStorage:
         """The fsspec filesystem, built on first use."""
         with self._fs_lock:
             if self._fs is None:
-                factory = self._fs_factory
-                if factory is None:
-                    import fsspec
-
-                    factory = fsspec.filesystem
+                factory = self._fs_factory or _default_factory
+                if self.kind == "azure":
+                    # azure-core logs every request's URL and headers at INFO; errors still reach the log
+                    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(
+                        logging.WARNING
+                    )
                 try:
                     self._fs = factory(_PROTOCOL[self.kind], **self._storage_options())
                 except ImportError as e:

@@ -11,11 +11,12 @@ Masked as ``***``:
   inside a JSON string): keys containing ``password``, ``passwd``, ``secret``, ``account_key`` /
   ``AccountKey`` (Azure connection strings), ``private_key``, ``access_token``, ``refresh_token``,
   ``id_token``, ``session_token``, ``security_token`` (``X-Amz-Security-Token``), ``sas_token``,
-  ``api_key``, ``authorization``, ``signature`` (``X-Amz-Signature``, ``X-Goog-Signature``), ``credential``,
-  ``g_service_acct_cred``, and keys whose last part is ``sig`` (SAS URLs), ``pwd``, ``token`` or ``salt``
-  (``log.id_hash_salt``); prefixes such as ``db_``, ``neo4j_``, ``lms-cassandra.`` included;
+  ``api_key``, ``authorization``, ``signature`` (``X-Amz-Signature``, ``X-Goog-Signature``, Azure's
+  ``SharedAccessSignature``), ``credential``, ``connection_string`` / ``conn_str`` (Azure's, which hold the
+  account key), ``g_service_acct_cred``, and keys whose last part is ``sig`` (SAS URLs), ``pwd``, ``token`` or
+  ``salt`` (``log.id_hash_salt``); prefixes such as ``db_``, ``neo4j_``, ``lms-cassandra.`` included;
 - URL userinfo: ``https://user:password@host`` becomes ``https://***@host``;
-- PEM private keys, and ``Bearer <token>`` anywhere.
+- PEM private keys, and ``Bearer <token>`` or Azure's ``SharedKey <account>:<signature>`` anywhere.
 
 Over-masking is preferred to a leak: ``secret: the value`` in prose loses ``the``. The original event inside
 a failed record is not redacted (it must replay as it was); only the text the job adds is.
@@ -49,6 +50,8 @@ SECRET_KEYS: tuple[str, ...] = (
     "authorization",
     "signature",
     "credential",
+    "connection_string",
+    "conn_str",
     "g_service_acct_cred",
 )
 # Keys holding a secret only when they are the key's last part (``sig`` is inside "design").
@@ -76,7 +79,7 @@ _SECRET_RE = re.compile(
         \\"(?:(?!\\").)*\\"           # \"...\" (a JSON string inside a JSON string)
       | "(?:[^"\\]|\\.)*"             # "..."
       | '[^']*'                      # '...'
-      | (?:Bearer|Basic|Token)\s+[^\s,;"'&}]+   # an auth scheme and its credentials
+      | (?:Bearer|Basic|Token|SharedKey(?:Lite)?)\s+[^\s,;"'&}]+   # an auth scheme and its credentials
       | [^\s,;"'&}]+                 # a bare word (stops at ; and &: connection strings, query strings)
     )
     """,
@@ -85,7 +88,7 @@ _SECRET_RE = re.compile(
 _PEM_RE = re.compile(
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL
 )
-_BEARER_RE = re.compile(r"\b(Bearer)\s+(?!\*\*\*)[A-Za-z0-9._~+/=-]{8,}")
+_BEARER_RE = re.compile(r"\b(Bearer|SharedKey(?:Lite)?)\s+(?!\*\*\*)[A-Za-z0-9._~+/=:-]{8,}")
 # scheme://userinfo@ : the userinfo ends at the first / ? # or blank, so a path's @ is no userinfo
 _USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^/?#\s@\"'<>\\]+)@")
 _TRIGGERS = (
@@ -99,6 +102,7 @@ _TRIGGERS = (
     "cred",
     "salt",
     "bearer",
+    "conn",
     "://",
 )
 

@@ -149,6 +149,10 @@ def test_id_hasher_reads_the_salt_from_config() -> None:
         assert not hasher.keyed and hasher("user-1") == hash_id("user-1")
 
 
+# the shape of an Azure storage account key (base64 of 64 bytes); Azurite's public development key
+AZ_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
 @pytest.mark.parametrize(
     ("text", "secret"),
     [
@@ -163,6 +167,16 @@ def test_id_hasher_reads_the_salt_from_config() -> None:
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIB\n-----END RSA PRIVATE KEY-----", "MIIEpAIB"),
         ("sent Bearer abcdefghijkl to the API", "abcdefghijkl"),
         ("password = hunter2", "hunter2"),
+        # Azure storage: connection strings (adlfs, azure-storage-blob), SharedKey signatures, SAS URLs
+        (f"DefaultEndpointsProtocol=https;AccountName=a;AccountKey={AZ_KEY};EndpointSuffix=x", AZ_KEY[:20]),
+        (f"ValueError: connection_string={AZ_KEY}", AZ_KEY[:20]),
+        (f"{{'conn_str': 'AccountName=acct;AccountKey={AZ_KEY};'}}", AZ_KEY[:20]),
+        (f"Authorization: SharedKey acct:{AZ_KEY[:44]}", AZ_KEY[:40]),
+        (f"request signed SharedKey acct:{AZ_KEY[:44]} refused", AZ_KEY[:40]),
+        ("https://acct.blob.core.windows.net/c/a.pdf?sv=2022&sr=b&sig=AbCdEfGh%2B%3D", "AbCdEfGh"),
+        # the S3 family: SigV4 headers, botocore/s3fs option reprs
+        ("Credential=AKIAX/20261204/us-east-1/s3/aws4_request, Signature=0a1b2c3d4e", "0a1b2c3d4e"),
+        ("{'key': 'AKIAX', 'secret': 'S3SECRETVALUE', 'client_kwargs': {}}", "S3SECRETVALUE"),
     ],
 )
 def test_redact_masks_secrets(text: str, secret: str) -> None:
