@@ -30,8 +30,11 @@ def keys(problems: list[Any]) -> list[str]:
 
 
 def test_local_storage_needs_nothing() -> None:
-    assert check_storage(JobConfig({"cloud_storage_type": ""}), nothing_installed) == []
     assert check_storage(JobConfig({"cloud_storage_type": "local"}), nothing_installed) == []
+    # an empty type is no local disk by surprise (the Scala jobs refused it too)
+    assert keys(check_storage(JobConfig({"cloud_storage_type": ""}), nothing_installed)) == [
+        "cloud_storage_type"
+    ]
 
 
 def test_an_unknown_type_is_an_error() -> None:
@@ -66,7 +69,9 @@ def test_the_real_backend_lookup_runs() -> None:
 
 def test_azure_needs_account_and_key() -> None:
     cfg = JobConfig({"cloud_storage_type": "azure", "cloud_storage_container": "c"})
-    assert keys(check_storage(cfg, installed)) == ["cloud_storage_key", "cloud_storage_secret"]
+    assert keys(check_storage(cfg, installed)) == ["cloud_storage_key"]
+    cfg = cfg.with_overrides({"cloud_storage_key": "account"})
+    assert keys(check_storage(cfg, installed)) == ["cloud_storage_secret"]
 
 
 @pytest.mark.parametrize(
@@ -116,7 +121,9 @@ def test_endpoint_and_public_base_must_be_urls_when_set() -> None:
             "cloud_storage": {"public_base_url": "ftp://x"},
         }
     )
-    assert keys(check_storage(cfg, installed)) == ["cloud_storage_endpoint", "cloud_storage.public_base_url"]
+    assert keys(check_storage(cfg, installed)) == ["cloud_storage_endpoint"]
+    fixed = cfg.with_overrides({"cloud_storage_endpoint": "http://minio:9000"})
+    assert keys(check_storage(fixed, installed)) == ["cloud_storage.public_base_url"]
     good = cfg.with_overrides(
         {"cloud_storage_endpoint": "http://minio:9000", "cloud_storage.public_base_url": ""}
     )

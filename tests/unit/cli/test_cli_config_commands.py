@@ -180,6 +180,8 @@ def test_config_check_warnings_alone_exit_1_and_no_connect_skips_the_probe() -> 
         "auto-creator-v2",
         "--no-connect",
         "--set",
+        "cloud_storage_type=local",
+        "--set",
         f"kafka.broker-servers=127.0.0.1:{closed}",
         "--set",
         "graph.store=sqlite",
