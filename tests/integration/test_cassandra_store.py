@@ -135,6 +135,15 @@ def test_prepared_statements_are_reused(cassandra_node: Any) -> None:
     assert (after_first, after_many, after_other) == (1, 2, 3)
 
 
+def test_the_key_alone_writes_the_row(cassandra_node: Any) -> None:
+    # auto-creator-v2 writes the key row of an object without external props, as the reference did
+    async def body(store: CassandraExternalStore) -> Any:
+        await store.upsert(QKS, QTABLE, {"identifier": "do_q_key_only"}, {})
+        return await store.read(QKS, QTABLE, {"identifier": "do_q_key_only"})
+
+    assert run(cassandra_node, body) == {"identifier": "do_q_key_only"}
+
+
 def test_none_values_and_unknown_columns(cassandra_node: Any) -> None:
     async def body(store: CassandraExternalStore) -> Any:
         await store.upsert(QKS, QTABLE, {"identifier": "do_q_none"}, {"hints": "h1", "solutions": "s1"})

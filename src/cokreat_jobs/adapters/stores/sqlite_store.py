@@ -1,7 +1,8 @@
 """The embedded sqlite stores: the default of the local stack, the demo and the tests.
 
 Same semantics as the Neo4j and Cassandra adapters: ``merge_node`` sets the given properties over the node's
-(``SET n += $props``), ``upsert`` writes only the columns present. One file per store, WAL mode, so the
+(``SET n += $props``: a ``None`` value removes the property), ``upsert`` writes only the columns present (the
+primary key alone writes the row). One file per store, WAL mode, so the
 sandbox process reads what the job writes while it writes. Blocking sqlite calls run in a thread, on one
 connection per store guarded by a lock, so a store is safe to share between the coroutines of one event loop.
 
@@ -113,6 +114,7 @@ class SqliteGraphStore(_SqliteBase):
     async def merge_node(self, identifier: str, properties: dict[str, Any]) -> None:
         props = {k: encode_value(v) for k, v in properties.items() if v is not None}
         props["IL_UNIQUE_ID"] = identifier
+        removed = [k for k, v in properties.items() if v is None and k != "IL_UNIQUE_ID"]
 
         def merge(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
@@ -121,6 +123,8 @@ class SqliteGraphStore(_SqliteBase):
                     "SELECT properties FROM graph_nodes WHERE identifier = ?", (identifier,)
                 ).fetchone()
                 current = json.loads(row[0]) if row else {}
+                for key in removed:
+                    current.pop(key, None)
                 current.update(props)
                 conn.execute(
                     "INSERT INTO graph_nodes (identifier, properties) VALUES (?, ?) "
