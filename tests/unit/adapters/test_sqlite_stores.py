@@ -102,6 +102,21 @@ def test_external_upsert_of_the_key_alone_writes_the_row(tmp_path: Path) -> None
             await store.close()
 
     assert asyncio.run(go()) == {"identifier": "do_1"}
+
+
+def test_external_upsert_of_a_none_clears_the_column(tmp_path: Path) -> None:
+    store = SqliteExternalStore(tmp_path / "e.db")
+    pk = {"identifier": "do_1"}
+
+    async def go() -> Any:
+        await store.upsert("ks", "question_data", pk, {"hints": "h1", "body": "b1"})
+        await store.upsert("ks", "question_data", pk, {"hints": None, "body": "b2", "identifier": None})
+        try:
+            return await store.read("ks", "question_data", pk)
+        finally:
+            await store.close()
+
+    assert asyncio.run(go()) == {"identifier": "do_1", "body": "b2"}
     assert read_node_sync(str(tmp_path / "missing.db"), "do_1") is None
 
 

@@ -5,7 +5,7 @@
   value removes the property (Neo4j's ``+=`` semantics, the reference's ``SET n.k=null``).
 - :class:`ExternalStore`: the external (Cassandra / YugabyteDB YCQL) tables. ``upsert(keyspace, table,
   primary_key, values)`` writes only the columns present (column names lowercased by the caller); empty
-  ``values`` write the key row alone.
+  ``values`` write the key row alone; a ``None`` value clears its column.
 
 Values contract: the job prepares properties (lists de-duplicated, ``object``-typed definition props and dict
 values as JSON strings); adapters also JSON-encode, defensively, any dict or list-of-dict value they get.

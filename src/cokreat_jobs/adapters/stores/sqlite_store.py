@@ -2,9 +2,10 @@
 
 Same semantics as the Neo4j and Cassandra adapters: ``merge_node`` sets the given properties over the node's
 (``SET n += $props``: a ``None`` value removes the property), ``upsert`` writes only the columns present (the
-primary key alone writes the row). One file per store, WAL mode, so the
-sandbox process reads what the job writes while it writes. Blocking sqlite calls run in a thread, on one
-connection per store guarded by a lock, so a store is safe to share between the coroutines of one event loop.
+primary key alone writes the row; a ``None`` value clears the column, as binding a null in CQL does). One
+file per store, WAL mode, so the sandbox process reads what the job writes while it writes. Blocking sqlite
+calls run in a thread, on one connection per store guarded by a lock, so a store is safe to share between the
+coroutines of one event loop.
 
 Tables (also read by the sandbox and by ``cokreat-jobs inspect``, see :func:`read_node_sync` and
 :func:`read_record_sync`)::
@@ -160,8 +161,9 @@ class SqliteExternalStore(_SqliteBase):
         self, keyspace: str, table: str, primary_key: dict[str, Any], values: dict[str, Any]
     ) -> None:
         pk = _pk_text(primary_key)
-        cols = {k.lower(): encode_value(v) for k, v in values.items()}
+        cols = {k.lower(): encode_value(v) for k, v in values.items() if v is not None}
         cols.update({k.lower(): v for k, v in primary_key.items()})
+        cleared = [k.lower() for k, v in values.items() if v is None and k.lower() not in cols]
 
         def upsert(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
@@ -171,6 +173,8 @@ class SqliteExternalStore(_SqliteBase):
                     (keyspace, table, pk),
                 ).fetchone()
                 current = json.loads(row[0]) if row else {}
+                for key in cleared:
+                    current.pop(key, None)
                 current.update(cols)
                 conn.execute(
                     "INSERT INTO external_records (keyspace, tbl, pk, vals) VALUES (?, ?, ?, ?) "

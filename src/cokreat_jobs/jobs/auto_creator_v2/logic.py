@@ -281,12 +281,13 @@ def graph_properties(metadata: Mapping[str, Any], definition: Definition) -> dic
     return out
 
 
-def external_values(external: Mapping[str, Any]) -> dict[str, str]:
-    """Column (lowercased) -> text: strings as they are, anything else as JSON; nulls dropped."""
+def external_values(external: Mapping[str, Any]) -> dict[str, str | None]:
+    """Column (lowercased) -> text: strings as they are, anything else as JSON. A null stays null, so the
+    store clears a column nulled at the source: the reference overwrote it too (CQL null for a blob column,
+    the text ``null`` for a string one, Jackson's serialisation of null, which is no value either)."""
     return {
-        key.lower(): value if isinstance(value, str) else compact_json(value)
+        key.lower(): None if value is None else value if isinstance(value, str) else compact_json(value)
         for key, value in external.items()
-        if value is not None
     }
 
 

@@ -83,6 +83,21 @@ def test_a_property_nulled_at_the_source_is_removed_on_reimport(env: dict[str, A
     assert root["name"] == "Set do_n"  # the rest as before
 
 
+def test_an_external_property_nulled_at_the_source_is_cleared_on_reimport(env: dict[str, Any]) -> None:
+    obj, qids = question_set("do_x", 1)
+    seed(env["url"], obj)
+    imported(env, "do_x")
+    ext = str(env["tmp"] / "external.db")
+    pk = {"identifier": "do_x"}
+    rec = read_record_sync(ext, "dev_hierarchy_store", "questionset_hierarchy", pk)
+    assert rec is not None and "instructions" in rec
+    obj["metadata"]["instructions"] = None
+    seed(env["url"], obj)
+    imported(env, "do_x")
+    rec = read_record_sync(ext, "dev_hierarchy_store", "questionset_hierarchy", pk)
+    assert rec is not None and "instructions" not in rec and "hierarchy" in rec, rec
+
+
 def test_the_external_key_row_is_written_without_external_props(env: dict[str, Any]) -> None:
     obj, qids = question_set("do_e", 1)
     for prop in EXTERNAL_QUESTION_PROPS:
