@@ -361,9 +361,11 @@ class AutoCreatorV2(CountingProcessor):
         # else slugged with its case kept; <= FILE_NAME_MAX. The folder is the id as it is (below), so only
         # this object's own files can share a name: a second one gets a prefix (the reference overwrote the
         # first), names compared case-insensitively so a case-insensitive disk keeps both too
-        name = file_name_from_url(url, keep_case=True)
+        name = base = file_name_from_url(url, keep_case=True)
+        n = len(files.names)
         while name.casefold() in files.names:
-            name = safe_file_name(f"{safe_file_name(slug(hint), 40)}-{len(files.names)}-{name}")
+            name = safe_file_name(f"{safe_file_name(slug(hint), 40)}-{n}-{base}")
+            n += 1
         files.names.add(name.casefold())
         local = files.local.get(url)
         if local is None:

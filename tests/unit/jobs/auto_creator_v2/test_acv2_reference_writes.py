@@ -161,3 +161,31 @@ def test_two_files_whose_names_differ_only_in_case_get_two_names(env: dict[str, 
     folder = f"{env['url']}/_files/questionset/do_d/"
     assert root["downloadUrl"] == folder + "do_d.ecar"
     assert root["appIcon"].startswith(folder) and root["appIcon"].endswith("-DO_D.ecar"), root["appIcon"]
+
+
+def test_same_name_files_of_one_object_get_distinct_names_of_at_most_120_chars(tmp_path: Path) -> None:
+    from cokreat_jobs.core.naming import FILE_NAME_MAX
+    from cokreat_jobs.jobs.auto_creator_v2.processor import AutoCreatorV2, _Files
+    from cokreat_jobs.jobs.auto_creator_v2.settings import Settings
+
+    class Fakes:
+        async def download(self, url: str, dest: Path, max_bytes: int) -> None:
+            dest.write_bytes(b"x")
+
+        async def upload_file(self, local: Path, remote: str) -> str:
+            return f"https://store/{remote}"
+
+    proc = AutoCreatorV2.__new__(AutoCreatorV2)
+    proc.settings, proc.downloader, proc.storage = Settings(), Fakes(), Fakes()  # type: ignore[assignment]
+    long = "Q" * 200 + "_SPINE.ecar"
+    urls = [f"https://src/{d}/{long}" for d in ("a", "b", "c")] + ["https://src/d/" + long.lower()]
+    files = _Files(tmp_path)
+
+    async def go() -> list[str]:
+        return [await proc._rehost(u, "Question", "do_1", files, hint="spine") for u in urls]
+
+    names = [u.rsplit("/", 1)[1] for u in asyncio.run(go())]
+    assert len({n.casefold() for n in names}) == 4, names
+    assert all(len(n) <= FILE_NAME_MAX and n.endswith(".ecar") for n in names)
+    assert names[0] == "Q" * (FILE_NAME_MAX - len(".ecar")) + ".ecar"  # cut, its extension kept
+    assert all(n.startswith("spine-") for n in names[1:])
