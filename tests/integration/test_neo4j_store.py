@@ -85,13 +85,14 @@ def test_json_valued_props_are_json_strings(neo4j_server: Any) -> None:
     assert json.loads(node["nested"]) == [[1, 2], [3]]
 
 
-def test_none_values_are_left_out(neo4j_server: Any) -> None:
+def test_none_values_remove_the_property(neo4j_server: Any) -> None:
+    # the reference's SET n.a=null: a prop nulled at the source does not survive a re-import
     async def body(store: Neo4jGraphStore) -> Any:
         await store.merge_node("do_none", {"a": "1", "b": "2"})
         await store.merge_node("do_none", {"a": None, "c": None, "b": "3"})
         return await store.read_node("do_none")
 
-    assert run(neo4j_server, body) == {"a": "1", "b": "3", "IL_UNIQUE_ID": "do_none"}
+    assert run(neo4j_server, body) == {"b": "3", "IL_UNIQUE_ID": "do_none"}
 
 
 def test_quotes_and_cypher_in_names_and_values_are_stored_verbatim(neo4j_server: Any) -> None:

@@ -43,21 +43,24 @@ _IDENTIFIER_FIRST_RE = re.compile(r"[A-Za-z0-9]")
 _WHITESPACE_RE = re.compile(r"\s+")
 _NOT_SLUG_RE = re.compile(r"[^A-Za-z0-9_.-]")
 _DASHES_RE = re.compile(r"-{2,}")
+_SAFE_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 
 
-def slug(text: str, fallback: str = "file") -> str:
+def slug(text: str, fallback: str = "file", *, lower: bool = True) -> str:
     """A safe file or folder name, Sunbird's ``Slug.makeSlug`` rules.
 
     URL-decode; accents dropped (``é`` -> ``e``); whitespace runs to ``-``; keep only ``[A-Za-z0-9_.-]``;
-    runs of ``-`` to one; no ``-`` at either end; lowercase. Beyond Sunbird: leading dots are dropped too, so
-    a slug is never ``..`` nor a hidden file (it becomes a path segment on disk and in storage), and an empty
-    result becomes ``fallback``.
+    runs of ``-`` to one; no ``-`` at either end; lowercase (unless ``lower`` is false). Beyond Sunbird:
+    leading dots are dropped too, so a slug is never ``..`` nor a hidden file (it becomes a path segment on
+    disk and in storage), and an empty result becomes ``fallback``.
     """
     decoded = unquote(text)
     ascii_text = unicodedata.normalize("NFKD", decoded)
     dashed = _WHITESPACE_RE.sub("-", ascii_text.strip())
     kept = _NOT_SLUG_RE.sub("", dashed)
-    collapsed = _DASHES_RE.sub("-", kept).strip("-").lstrip(".").lower()
+    collapsed = _DASHES_RE.sub("-", kept).strip("-").lstrip(".")
+    if lower:
+        collapsed = collapsed.lower()
     return collapsed or fallback
 
 
@@ -72,13 +75,23 @@ def safe_file_name(name: str, max_length: int = FILE_NAME_MAX) -> str:
     return name[:max_length]
 
 
-def file_name_from_url(url: str, fallback: str = "file") -> str:
-    """The slug of the URL's last path segment (query and fragment ignored), at most FILE_NAME_MAX long."""
+def file_name_from_url(url: str, fallback: str = "file", *, keep_case: bool = False) -> str:
+    """The slug of the URL's last path segment (query and fragment ignored), at most FILE_NAME_MAX long.
+
+    ``keep_case`` (auto-creator-v2, which stored ``FilenameUtils.getName(url)`` as it was): a segment that is
+    already a safe name (URL-decoded, only ``[A-Za-z0-9_.-]``, not starting with a dot, at most FILE_NAME_MAX
+    long) is kept exactly, case included (``do_1_SPINE.ecar``); any other gets the slug rules with its case
+    kept (``My%20File.PDF`` -> ``My-File.PDF``), cut to FILE_NAME_MAX. Either way one safe path segment."""
     try:
         path = urlsplit(url.strip()).path
     except ValueError:
         path = ""
     segment = path.rstrip("/").rsplit("/", 1)[-1] if path else ""
+    if keep_case:
+        decoded = unquote(segment)
+        if len(decoded) <= FILE_NAME_MAX and _SAFE_NAME_RE.fullmatch(decoded):
+            return decoded
+        return safe_file_name(slug(segment, fallback, lower=False))
     return safe_file_name(slug(segment, fallback))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,6 +74,49 @@ def test_graph_merge(tmp_path: Path) -> None:
 
     asyncio.run(go())
     assert read_node_sync(str(tmp_path / "g.db"), "do_1")["name"] == "b"  # type: ignore[index]
+
+
+def test_graph_merge_of_a_none_removes_the_property(tmp_path: Path) -> None:
+    # as Neo4j's SET n += {k: null} (and the reference's SET n.k=null): a prop nulled at the source goes
+    store = SqliteGraphStore(tmp_path / "g.db")
+
+    async def go() -> Any:
+        await store.merge_node("do_1", {"name": "a", "description": "stale", "x": 1})
+        await store.merge_node("do_1", {"name": "b", "description": None, "IL_UNIQUE_ID": None})
+        try:
+            return await store.read_node("do_1")
+        finally:
+            await store.close()
+
+    assert asyncio.run(go()) == {"IL_UNIQUE_ID": "do_1", "name": "b", "x": 1}
+
+
+def test_external_upsert_of_the_key_alone_writes_the_row(tmp_path: Path) -> None:
+    store = SqliteExternalStore(tmp_path / "e.db")
+
+    async def go() -> Any:
+        await store.upsert("ks", "question_data", {"identifier": "do_1"}, {})
+        try:
+            return await store.read("ks", "question_data", {"identifier": "do_1"})
+        finally:
+            await store.close()
+
+    assert asyncio.run(go()) == {"identifier": "do_1"}
+
+
+def test_external_upsert_of_a_none_clears_the_column(tmp_path: Path) -> None:
+    store = SqliteExternalStore(tmp_path / "e.db")
+    pk = {"identifier": "do_1"}
+
+    async def go() -> Any:
+        await store.upsert("ks", "question_data", pk, {"hints": "h1", "body": "b1"})
+        await store.upsert("ks", "question_data", pk, {"hints": None, "body": "b2", "identifier": None})
+        try:
+            return await store.read("ks", "question_data", pk)
+        finally:
+            await store.close()
+
+    assert asyncio.run(go()) == {"identifier": "do_1", "body": "b2"}
     assert read_node_sync(str(tmp_path / "missing.db"), "do_1") is None
 
 

@@ -14,7 +14,9 @@ import pytest
 
 from cokreat_jobs.core.errors import PermanentError
 from cokreat_jobs.core.naming import (
+    FILE_NAME_MAX,
     IDENTIFIER_MAX_LENGTH,
+    file_name_from_url,
     identifier_problem,
     identifier_segment,
     is_dot_segment,
@@ -93,3 +95,32 @@ def test_different_identifiers_never_share_a_segment() -> None:
 )
 def test_dot_segments(value: str, dots: bool) -> None:
     assert is_dot_segment(value) is dots
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("https://blob/ctr/questionset/do_1/do_1_Set_170_SPINE.ecar", "do_1_Set_170_SPINE.ecar"),
+        ("https://blob/a/Icon.PNG?sig=secret#x", "Icon.PNG"),  # query and fragment are no part of it
+        ("https://blob/a/a--b.PDF", "a--b.PDF"),  # a safe name is kept exactly (the slug: a-b.pdf)
+        ("https://blob/a/My%20File.PDF", "My-File.PDF"),  # else the slug rules, case kept
+        ("https://blob/a/%C3%A9t%C3%A9.png", "ete.png"),
+        ("https://blob/a/.hidden", "hidden"),
+        ("https://blob/a/%2e%2e", "file"),  # never a dot segment
+        ("https://blob/a/..", "file"),
+        ("https://blob/a/x%2Fy.png", "xy.png"),  # never a second segment
+        ("https://blob/", "file"),
+    ],
+)
+def test_file_names_from_urls_keep_their_case_when_asked(url: str, name: str) -> None:
+    assert file_name_from_url(url, keep_case=True) == name
+    # content-auto-creator's names, unchanged: the lower-cased slug
+    assert file_name_from_url(url) == name.lower().replace("--", "-")
+
+
+def test_file_names_that_keep_their_case_are_still_at_most_file_name_max() -> None:
+    long = "A" * 300 + ".ecar"
+    name = file_name_from_url(f"https://blob/a/{long}", keep_case=True)
+    assert len(name) == FILE_NAME_MAX and name.endswith("A.ecar")
+    exactly = "B" * (FILE_NAME_MAX - 5) + ".ecar"
+    assert file_name_from_url(f"https://blob/a/{exactly}", keep_case=True) == exactly

@@ -1,9 +1,11 @@
 """The stores auto-creator-v2 writes straight into, behind two small interfaces.
 
 - :class:`GraphStore`: the knowledge graph (Neo4j in a deployment). ``merge_node(identifier, properties)`` is
-  ``MERGE (n:domain {IL_UNIQUE_ID: $id}) SET n += $props``: the same on create and on match.
+  ``MERGE (n:domain {IL_UNIQUE_ID: $id}) SET n += $props``: the same on create and on match; a ``None``
+  value removes the property (Neo4j's ``+=`` semantics, the reference's ``SET n.k=null``).
 - :class:`ExternalStore`: the external (Cassandra / YugabyteDB YCQL) tables. ``upsert(keyspace, table,
-  primary_key, values)`` writes only the columns present (column names lowercased by the caller).
+  primary_key, values)`` writes only the columns present (column names lowercased by the caller); empty
+  ``values`` write the key row alone; a ``None`` value clears its column.
 
 Values contract: the job prepares properties (lists de-duplicated, ``object``-typed definition props and dict
 values as JSON strings); adapters also JSON-encode, defensively, any dict or list-of-dict value they get.

@@ -1,12 +1,14 @@
 """The external store on Cassandra (or YugabyteDB YCQL) with ``cassandra-driver``.
 
 ``upsert`` writes only the columns it is given, with a prepared ``INSERT`` per (keyspace, table, column set)
-that is prepared once and reused. Column and table names are never taken from the caller as text: each one
-must be a column of the table in the cluster's schema metadata, and the statement names it as the metadata
-does (quoted when needed). Blob columns are bound through ``textAsBlob(?)`` as the reference wrote them;
-values for text and blob columns that are not strings (dicts, lists, numbers, booleans) are stored as
-their JSON strings. ``None`` values are left out (binding a null would write a tombstone). ``read``
-returns the row's non-null columns with blob columns decoded to UTF-8 text, or ``None``.
+that is prepared once and reused; the primary key alone writes the key row (as the reference's
+``saveExternalData`` did for an object without external props). Column and table names are never taken from
+the caller as text: each one must be a column of the table in the cluster's schema metadata, and the
+statement names it as the metadata does (quoted when needed). Blob columns are bound through
+``textAsBlob(?)`` as the reference wrote them; values for text and blob columns that are not strings (dicts,
+lists, numbers, booleans) are stored as their JSON strings. A ``None`` value is bound as null, which clears
+the column (a cell tombstone), as the reference's writes of a prop nulled at the source did. ``read`` returns
+the row's non-null columns with blob columns decoded to UTF-8 text, or ``None``.
 
 Config (the Scala job's keys): ``lms-cassandra.host`` (one host or a comma-separated list) and
 ``lms-cassandra.port`` (9042).
@@ -214,11 +216,13 @@ class CassandraExternalStore:
     ) -> None:
         if not primary_key:
             raise ValueError("upsert needs a primary key")
-        row = {str(k): v for k, v in {**values, **primary_key}.items() if v is not None}
+        if any(v is None for v in primary_key.values()):
+            raise ValueError("upsert needs a value for every primary key column")
+        row = {str(k): v for k, v in {**values, **primary_key}.items()}
         names = tuple(sorted(row))
         prepared = await self._statement("insert", keyspace, table, names)
         params = [
-            _as_text(row[n]) if t == "blob" or t in _TEXT_TYPES else row[n]
+            None if row[n] is None else _as_text(row[n]) if t == "blob" or t in _TEXT_TYPES else row[n]
             for n, t in zip(names, prepared.types, strict=True)
         ]
         await self._execute(prepared.statement, params)

@@ -7,7 +7,9 @@ One parameterised query writes a node, the same on create and on match::
 Nothing is string-built: the identifier and every property (keys included) travel as parameters, so a name
 with quotes or a value like ``'}) DETACH DELETE n //`` is stored as it is. Values are prepared as the
 reference stored them: a dict, or a list holding a dict (or a list), becomes its JSON string; other lists are
-de-duplicated in order; ``None`` values are left out (``SET n += {k: null}`` would remove the property).
+de-duplicated in order; a ``None`` value is sent as null, and ``SET n += {k: null}`` removes the property, as
+the reference's ``SET n.k=null`` did (a prop nulled at the source does not survive a re-import), over Bolt
+and over HTTP alike.
 
 Which protocol (``graph.neo4j.protocol``, default ``auto``). The pinned driver (5.x) speaks Bolt 3.0 and
 4.2+, so it reaches Neo4j 3.5 to 5.x; Sunbird ships Neo4j 3.3, which speaks Bolt 1 only (3.4: Bolt 1 and 2).
@@ -354,8 +356,9 @@ def _prepare_value(value: Any) -> Any:
 
 
 def prepare_properties(identifier: str, properties: dict[str, Any]) -> dict[str, Any]:
-    """The ``$props`` map: None dropped, JSON-valued props as JSON strings, lists de-duplicated."""
-    props = {str(k): _prepare_value(v) for k, v in properties.items() if v is not None}
+    """The ``$props`` map: None kept (null: ``SET n += $props`` removes the property), JSON-valued props as
+    JSON strings, lists de-duplicated."""
+    props = {str(k): _prepare_value(v) for k, v in properties.items()}
     props["IL_UNIQUE_ID"] = identifier
     return props
 

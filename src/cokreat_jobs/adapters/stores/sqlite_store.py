@@ -1,9 +1,11 @@
 """The embedded sqlite stores: the default of the local stack, the demo and the tests.
 
 Same semantics as the Neo4j and Cassandra adapters: ``merge_node`` sets the given properties over the node's
-(``SET n += $props``), ``upsert`` writes only the columns present. One file per store, WAL mode, so the
-sandbox process reads what the job writes while it writes. Blocking sqlite calls run in a thread, on one
-connection per store guarded by a lock, so a store is safe to share between the coroutines of one event loop.
+(``SET n += $props``: a ``None`` value removes the property), ``upsert`` writes only the columns present (the
+primary key alone writes the row; a ``None`` value clears the column, as binding a null in CQL does). One
+file per store, WAL mode, so the sandbox process reads what the job writes while it writes. Blocking sqlite
+calls run in a thread, on one connection per store guarded by a lock, so a store is safe to share between the
+coroutines of one event loop.
 
 Tables (also read by the sandbox and by ``cokreat-jobs inspect``, see :func:`read_node_sync` and
 :func:`read_record_sync`)::
@@ -113,6 +115,7 @@ class SqliteGraphStore(_SqliteBase):
     async def merge_node(self, identifier: str, properties: dict[str, Any]) -> None:
         props = {k: encode_value(v) for k, v in properties.items() if v is not None}
         props["IL_UNIQUE_ID"] = identifier
+        removed = [k for k, v in properties.items() if v is None and k != "IL_UNIQUE_ID"]
 
         def merge(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
@@ -121,6 +124,8 @@ class SqliteGraphStore(_SqliteBase):
                     "SELECT properties FROM graph_nodes WHERE identifier = ?", (identifier,)
                 ).fetchone()
                 current = json.loads(row[0]) if row else {}
+                for key in removed:
+                    current.pop(key, None)
                 current.update(props)
                 conn.execute(
                     "INSERT INTO graph_nodes (identifier, properties) VALUES (?, ?) "
@@ -156,8 +161,9 @@ class SqliteExternalStore(_SqliteBase):
         self, keyspace: str, table: str, primary_key: dict[str, Any], values: dict[str, Any]
     ) -> None:
         pk = _pk_text(primary_key)
-        cols = {k.lower(): encode_value(v) for k, v in values.items()}
+        cols = {k.lower(): encode_value(v) for k, v in values.items() if v is not None}
         cols.update({k.lower(): v for k, v in primary_key.items()})
+        cleared = [k.lower() for k, v in values.items() if v is None and k.lower() not in cols]
 
         def upsert(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
@@ -167,6 +173,8 @@ class SqliteExternalStore(_SqliteBase):
                     (keyspace, table, pk),
                 ).fetchone()
                 current = json.loads(row[0]) if row else {}
+                for key in cleared:
+                    current.pop(key, None)
                 current.update(cols)
                 conn.execute(
                     "INSERT INTO external_records (keyspace, tbl, pk, vals) VALUES (?, ?, ?, ?) "

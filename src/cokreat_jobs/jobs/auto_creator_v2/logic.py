@@ -108,7 +108,12 @@ def check_event(event: Event, settings: Settings) -> Skip | None:
 
 
 def origin_data(identifier: str, repository: str) -> str:
-    return json.dumps({"identifier": identifier, "repository": repository}, separators=(",", ":"))
+    """The string the reference stored, byte for byte: ``{"identifier": "<id>","repository":"<url>"}`` (its
+    spacing kept; the reference interpolated the values unescaped, here they are JSON-escaped, so a quote in
+    a URL cannot break the JSON)."""
+    ident = json.dumps(identifier, ensure_ascii=False)
+    repo = json.dumps(repository, ensure_ascii=False)
+    return f'{{"identifier": {ident},"repository":{repo}}}'
 
 
 def merge_metadata(
@@ -254,11 +259,15 @@ def dedupe(values: Iterable[Any]) -> list[Any]:
 
 def graph_properties(metadata: Mapping[str, Any], definition: Definition) -> dict[str, Any]:
     """The node's properties: all but ``identifier`` and ``objectType``, lists de-duplicated, ``object``-typed
-    props (and any dict or list of dicts) as JSON strings, nulls dropped."""
+    props (and any dict or list of dicts) as JSON strings. A null stays null: the reference wrote
+    ``n.<prop>=null``, which removes a property a previous import stored (the graph stores do the same)."""
     object_props = definition.object_props
     out: dict[str, Any] = {}
     for key, value in metadata.items():
-        if key in ("identifier", "objectType") or value is None:
+        if key in ("identifier", "objectType"):
+            continue
+        if value is None:
+            out[key] = None
             continue
         if key in object_props and not isinstance(value, str):
             out[key] = compact_json(value)
@@ -272,12 +281,13 @@ def graph_properties(metadata: Mapping[str, Any], definition: Definition) -> dic
     return out
 
 
-def external_values(external: Mapping[str, Any]) -> dict[str, str]:
-    """Column (lowercased) -> text: strings as they are, anything else as JSON; nulls dropped."""
+def external_values(external: Mapping[str, Any]) -> dict[str, str | None]:
+    """Column (lowercased) -> text: strings as they are, anything else as JSON. A null stays null, so the
+    store clears a column nulled at the source: the reference overwrote it too (CQL null for a blob column,
+    the text ``null`` for a string one, Jackson's serialisation of null, which is no value either)."""
     return {
-        key.lower(): value if isinstance(value, str) else compact_json(value)
+        key.lower(): None if value is None else value if isinstance(value, str) else compact_json(value)
         for key, value in external.items()
-        if value is not None
     }
 
 

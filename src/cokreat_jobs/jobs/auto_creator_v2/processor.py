@@ -357,10 +357,16 @@ class AutoCreatorV2(CountingProcessor):
         done = files.rehosted.get(url)
         if done is not None:
             return done
-        name = file_name_from_url(url)
-        if name in files.names:
-            name = f"{safe_file_name(slug(hint), 40)}-{len(files.names)}-{name}"
-        files.names.add(name)
+        # the URL's file name as the reference stored it (case kept: ``…_SPINE.ecar``) when it is a safe one,
+        # else slugged with its case kept; <= FILE_NAME_MAX. The folder is the id as it is (below), so only
+        # this object's own files can share a name: a second one gets a prefix (the reference overwrote the
+        # first), names compared case-insensitively so a case-insensitive disk keeps both too
+        name = base = file_name_from_url(url, keep_case=True)
+        n = len(files.names)
+        while name.casefold() in files.names:
+            name = safe_file_name(f"{safe_file_name(slug(hint), 40)}-{n}-{base}")
+            n += 1
+        files.names.add(name.casefold())
         local = files.local.get(url)
         if local is None:
             files.folder.mkdir(parents=True, exist_ok=True)
@@ -415,12 +421,15 @@ class AutoCreatorV2(CountingProcessor):
         source = await self._source_read(
             self.source, read_path, object_type, f"GET /{kind}/v1/read/{{id}}", params={"fields": fields}
         )
-        overrides = {p: node.get(p, "") if node.get(p) is not None else "" for p in s.override_manifest_props}
-        repository = self.source.base_url + read_path
+        # as the reference: the node's value, "" when absent, null (removing the prop) when the node has null
+        overrides = {p: node.get(p, "") for p in s.override_manifest_props}
+        # the repository as the reference stored it in originData: the read URL with its ?fields= query
+        repository = f"{self.source.base_url}{read_path}?fields={fields}"
         metadata = merge_metadata({**item, **source}, overrides, identifier, repository)
         metadata["originData"] = origin_data(identifier, repository)
         cloud = await self._rehost_cloud_props(metadata, object_type, identifier, files)
-        await self._store(identifier, object_type, definition, metadata, req.process_id, None)
+        # the child's own processId, from its hierarchy node (the reference's enrichMetadata(child, node))
+        await self._store(identifier, object_type, definition, metadata, _process_id(node), None)
         return ImportedObject(identifier, object_type, cloud)
 
     # ---------------------------------------------------------------------------------------------- store
@@ -441,14 +450,22 @@ class AutoCreatorV2(CountingProcessor):
         if s.replace_absolute_path:
             graph = relativise(graph, s.write_base_paths, s.container, s.relative_path_prefix)
             external = relativise(external, s.write_base_paths, s.container, s.relative_path_prefix)
-        if external:
-            keyspace = s.keyspace_of(object_type)
-            if not keyspace or not definition.external_table:
+        # the key row is written even with no external data, as the reference did; only an object with
+        # neither external data nor an external table configured has no row (the reference failed there)
+        keyspace = s.keyspace_of(object_type)
+        if not keyspace or not definition.external_table:
+            if external:
                 raise PermanentError(f"no external keyspace or table configured for {object_type}")
+        else:
             await self.external.upsert(
                 keyspace, definition.external_table, {"identifier": identifier}, external
             )
         await self.graph.merge_node(identifier, graph)
+
+
+def _process_id(node: dict[str, Any]) -> str | None:
+    value = node.get("processId")
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def _shown(url: str) -> str:

@@ -215,14 +215,17 @@ def test_enrich_and_graph_properties() -> None:
         },
         DEF,
     )
-    assert "identifier" not in props and "objectType" not in props and "none" not in props
+    assert "identifier" not in props and "objectType" not in props
+    # a null stays null (the reference's n.none=null): the graph store removes a stale value with it
+    assert "none" in props and props["none"] is None
     assert props["timeLimits"] == '{"max":1}' and props["language"] == ["en", "hi"]
     assert props["meta"] == '{"a":1}' and props["refs"] == '[{"a":1}]' and props["variants"] == '{"full": 1}'
 
 
 def test_external_values_lowercased_text() -> None:
     vals = external_values({"editorState": {"a": 1}, "body": "<p>x</p>", "n": 3, "gone": None})
-    assert vals == {"editorstate": '{"a":1}', "body": "<p>x</p>", "n": "3"}
+    # a null stays null: the store clears the column (the reference overwrote it too)
+    assert vals == {"editorstate": '{"a":1}', "body": "<p>x</p>", "n": "3", "gone": None}
 
 
 def test_relativise() -> None:
