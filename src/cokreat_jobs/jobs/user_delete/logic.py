@@ -498,7 +498,9 @@ class UserDeletion(CountingProcessor):
     ) -> Outcome:
         # The failed record keeps the original event so it can be replayed: the failed topic holds personal
         # data and needs the input topic's retention and access limits (see docs). failInfo.error does not.
-        record = failed_event(data, self._job, error, reason, scrub=scrub)
+        # jobName is the job's own name whatever `job.name` says: replay (and the malformed records' jobName,
+        # flink/operators.py) go by it, so a deployment that names its Flink job cokreat-user-delete replays
+        record = failed_event(data, JOB_NAME, error, reason, scrub=scrub)
         message = exception_message(error)
         self._log(
             "failed", event, uid_hash or "", started, reason=reason, error=(scrub or _same)(message), **fields

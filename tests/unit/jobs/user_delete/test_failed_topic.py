@@ -3,12 +3,17 @@ never one of the topics the job reads, and not the content jobs' shared failed t
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 from cokreat_jobs.core.config import load_config
 from cokreat_jobs.jobs import job_definition
+from cokreat_jobs.jobs.user_delete.logic import UserDeletion
+from cokreat_jobs.ops.replay import decide
 
 CHECKS = job_definition("user-delete").checks
 
@@ -62,3 +67,36 @@ def test_the_content_jobs_failed_topic_is_flagged_as_personal_data_beside_theirs
     found = failed_problems(["kafka.failed.topic=sunbirddev.auto.creation.job.request.failed"])
     assert [level for level, _ in found] == ["warning"]
     assert "user ids" in found[0][1]
+
+
+def test_failed_records_keep_the_jobs_name_for_replay_whatever_job_name_says() -> None:
+    """`job.name = "cokreat-user-delete"` (the Scala job's, which docs/OPERATIONS.md suggests for a release-7
+    config) renames the Flink job; the failed records keep jobName user-delete, which replay looks for."""
+
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"responseCode": "CLIENT_ERROR", "result": {}}, status=400)
+
+    async def go() -> Any:
+        app = web.Application()
+        app.router.add_delete("/program/v1/user/{uid}", refuse)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        cfg = load_config(
+            "user-delete",
+            overrides=[f"program-service-baseUrl=http://127.0.0.1:{port}", "job.name=cokreat-user-delete"],
+            env={},
+        )
+        job = UserDeletion.from_config(cfg)
+        try:
+            return await job.process({"edata": {"action": "delete-user", "userId": "u-1"}})
+        finally:
+            await job.close()
+            await runner.cleanup()
+
+    outcome = asyncio.run(go())
+    assert outcome.failed_record is not None
+    assert outcome.failed_record["jobName"] == "user-delete"
+    assert decide(outcome.failed_record, "user-delete", 3)[0] == "move"
