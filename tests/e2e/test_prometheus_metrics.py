@@ -137,8 +137,9 @@ def test_prometheus_endpoint_during_a_run(kafka_broker: Any, sandbox: Any, tmp_p
     )
     assert during, f"the endpoint answered while the batch was being processed: (total, done) seen {seen}"
     m = {k[len(PREFIX) :]: v for k, v in final.items() if k.startswith(PREFIX)}
-    # the job's counters match the batch, on the operator named as the reference's (`user-delete`)
-    assert operator_names(final_text, PREFIX + "user_delete_total_message_count") == {"user-delete"}
+    # the job's counters match the batch, on the operator named as the reference's (`user-delete`; the
+    # reporter exports label values with `-` as `_`, as it did the Scala job's)
+    assert operator_names(final_text, PREFIX + "user_delete_total_message_count") == {"user_delete"}
     assert m["user_delete_total_message_count"] == len(records)
     if m["user_delete_success_message_count"] != len(users):  # say which events went elsewhere, and why
         failed = list(
