@@ -26,10 +26,26 @@ PREFIX = "flink_taskmanager_job_task_operator_"
 LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
 
 
+def scrape_text(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        return str(r.read().decode())
+
+
+def operator_names(text: str, metric: str) -> set[str]:
+    """The `operator_name` labels of one metric's series."""
+    names = set()
+    for line in text.splitlines():
+        m = LINE.match(line)
+        if m and m.group(1) == metric and m.group(2):
+            found = re.search(r'operator_name="([^"]*)"', m.group(2))
+            if found:
+                names.add(found.group(1))
+    return names
+
+
 def scrape(port: int) -> dict[str, float]:
     """Sum of each metric over its label sets (subtasks, operators)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
+    text = scrape_text(port)
     out: dict[str, float] = {}
     for line in text.splitlines():
         m = LINE.match(line)
@@ -107,6 +123,7 @@ def test_prometheus_endpoint_during_a_run(kafka_broker: Any, sandbox: Any, tmp_p
         # the gauges are refreshed on the worker's next bundle: one more scrape after everything is done
         time.sleep(3)
         final = scrape(port)
+        final_text = scrape_text(port)
     finally:
         run.stop()
         sandbox.clear_faults()
@@ -120,7 +137,9 @@ def test_prometheus_endpoint_during_a_run(kafka_broker: Any, sandbox: Any, tmp_p
     )
     assert during, f"the endpoint answered while the batch was being processed: (total, done) seen {seen}"
     m = {k[len(PREFIX) :]: v for k, v in final.items() if k.startswith(PREFIX)}
-    # the job's counters match the batch
+    # the job's counters match the batch, on the operator named as the reference's (`user-delete`; the
+    # reporter exports label values with `-` as `_`, as it did the Scala job's)
+    assert operator_names(final_text, PREFIX + "user_delete_total_message_count") == {"user_delete"}
     assert m["user_delete_total_message_count"] == len(records)
     if m["user_delete_success_message_count"] != len(users):  # say which events went elsewhere, and why
         failed = list(

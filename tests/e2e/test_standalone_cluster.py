@@ -84,14 +84,14 @@ def test_user_delete_on_standalone_cluster(kafka_broker: Any, sandbox: Any, tmp_
         # parallelism 2 on two task managers: both subtasks of the processing operator did work
         job = rest.get(f"/jobs/{jid}")
         assert job["state"] == "RUNNING"
-        # the processing operator's vertex ("process -> ..." after the key_by, "... -> process -> ..." chained
-        # to the source under pyflink-async)
-        process = next(v for v in job["vertices"] if re.search(r"(^|-> )process( ->|$)", v["name"]))
+        # the processing operator's vertex, named as the reference's ("user-delete -> ..." after a key_by,
+        # "... -> user-delete -> ..." chained to the source under pyflink-async)
+        process = next(v for v in job["vertices"] if re.search(r"(^|-> )user-delete( ->|$)", v["name"]))
         assert process["parallelism"] == 2
         per_subtask = [
             rest.get(
                 f"/jobs/{jid}/vertices/{process['id']}/subtasks/{i}/metrics"
-                f"?get=process.user-delete.total-message-count"
+                f"?get=user-delete.user-delete.total-message-count"
             )
             for i in range(2)
         ]

@@ -10,7 +10,49 @@ from cokreat_jobs.core.checks import ConfigChecks
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import Metrics, Processor
 
-__all__ = ["JobDefinition", "NextStage"]
+__all__ = [
+    "COUNTER_NAMES",
+    "EVENTS_COUNT_NAMES",
+    "JobDefinition",
+    "NextStage",
+    "ReferenceNames",
+    "counter_names",
+]
+
+# Outcome -> counter name: ours (and content-auto-creator's Scala names) ...
+COUNTER_NAMES = {
+    "total": "total-message-count",
+    "success": "success-message-count",
+    "skipped": "skipped-message-count",
+    "failed": "failed-message-count",
+    "error": "error-message-count",
+    "retry": "retry-count",
+}
+# ... and the Scala auto-creator-v2's and user-delete's (no error or retry counter there: ours are kept)
+EVENTS_COUNT_NAMES = {
+    **COUNTER_NAMES,
+    "total": "total-events-count",
+    "success": "success-events-count",
+    "skipped": "skipped-events-count",
+    "failed": "failed-events-count",
+}
+
+
+def counter_names(cfg: JobConfig, defaults: dict[str, str] | None = None) -> dict[str, str]:
+    """Outcome -> Flink counter name, e.g. "retry" -> "retry-count"; each set by `metrics.<outcome>`."""
+    names = dict(defaults or COUNTER_NAMES)
+    for k in list(names):
+        names[k] = cfg.get_str(f"metrics.{k}", names[k]) or names[k]
+    return names
+
+
+@dataclass(frozen=True)
+class ReferenceNames:
+    """What the Scala job was deployed as, used when its config shape is loaded (`JobDefinition.reference`):
+    its job name, which was its metric group too (`BaseJobConfig.jobName`), and its counter names."""
+
+    job: str
+    counters: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -22,11 +64,13 @@ class NextStage:
     and in-flight capacity, and the first stage's slots are not held while it waits.
     """
 
-    # operator name, and uid suffix: "<job>-<name>"
+    # uid suffix ("<job>-<name>", what savepoints restore by: never change it), and operator name by default
     name: str
     processor_factory: Callable[[JobConfig, Metrics], Processor]
     # e.g. task.link-collection.parallelism (default 1, as the reference)
     parallelism_key: str
+    # the operator's name (Flink UI, metrics' operator_name label), e.g. the reference's; default `name`
+    operator_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,6 +95,31 @@ class JobDefinition:
     # The Kafka topics the job reads (one source, every topic); None: `kafka.input.topic` alone. A job whose
     # config has more than one shape (user-delete: release-7's key, release-8's two) says which it reads.
     input_topics: Callable[[JobConfig], list[str]] | None = None
+    # The name of the first process operator (Flink UI, the metrics' operator_name label): the reference's.
+    # Only the name: its uid stays "<job>-process", what savepoints restore by.
+    process_name: str = "process"
+    # The reference's names when the loaded config has the reference's shape, else None (ours apply): the
+    # defaults of `job.name`, `metrics.group` and `metrics.*`. user-delete: release-8's keys.
+    reference: Callable[[JobConfig], ReferenceNames | None] | None = None
+
+    def _reference(self, cfg: JobConfig) -> ReferenceNames | None:
+        return self.reference(cfg) if self.reference is not None else None
+
+    def job_name(self, cfg: JobConfig) -> str:
+        """The Flink job's name: `job.name`; unset, the reference's for its config shape, else ours."""
+        ref = self._reference(cfg)
+        return cfg.get_str("job.name", "") or (ref.job if ref else self.name)
+
+    def metric_group(self, cfg: JobConfig) -> str:
+        """The group of the job's metrics: `metrics.group`; unset, the reference's job name for its config
+        shape (its group was its job name), else ours. Independent of `job.name`."""
+        ref = self._reference(cfg)
+        return cfg.get_str("metrics.group", "") or (ref.job if ref else self.name)
+
+    def counter_names(self, cfg: JobConfig) -> dict[str, str]:
+        """Outcome -> counter name: `metrics.<outcome>`; unset, the reference's for its shape, else ours."""
+        ref = self._reference(cfg)
+        return counter_names(cfg, ref.counters if ref else None)
 
     def topics(self, cfg: JobConfig) -> list[str]:
         if self.input_topics is None:

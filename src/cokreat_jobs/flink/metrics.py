@@ -1,5 +1,6 @@
-"""The job's Flink metrics, group = job name: the outcome counters (names configurable, as the Scala jobs'
-dashboards read them), the in-flight gauge and the per-service HTTP gauges."""
+"""The job's Flink metrics, in the group `JobDefinition.metric_group` (`metrics.group`, default the job's
+name): the outcome counters (names configurable, as the Scala jobs' dashboards read them), the in-flight
+gauge and the per-service HTTP gauges."""
 
 from __future__ import annotations
 
@@ -11,27 +12,21 @@ from pyflink.datastream import RuntimeContext
 
 from cokreat_jobs.adapters.protection import registered_services, service_stats
 from cokreat_jobs.core.config import JobConfig
+from cokreat_jobs.flink.definition import counter_names
 
 __all__ = ["FlinkCounters", "metric_names"]
 
 
-def metric_names(cfg: JobConfig) -> dict[str, str]:
-    """Outcome -> Flink counter name, e.g. "retry" -> "retry-count"; each set by `metrics.<outcome>`."""
-    names = {
-        "total": "total-message-count",
-        "success": "success-message-count",
-        "skipped": "skipped-message-count",
-        "failed": "failed-message-count",
-        "error": "error-message-count",
-        "retry": "retry-count",
-    }
-    for k in list(names):
-        names[k] = cfg.get_str(f"metrics.{k}", names[k])
-    return names
+def metric_names(cfg: JobConfig, defaults: dict[str, str] | None = None) -> dict[str, str]:
+    """Outcome -> Flink counter name, e.g. "retry" -> "retry-count"; each set by `metrics.<outcome>`.
+
+    ``defaults``: the names when unset (ours, `definition.COUNTER_NAMES`, unless given); a job's own are
+    `JobDefinition.counter_names`, which gives the reference's for the reference's config shape."""
+    return counter_names(cfg, defaults)
 
 
 class FlinkCounters:
-    """Monotonic Flink counters, group = job name (the reference used read-and-reset gauges).
+    """Monotonic Flink counters in group ``job`` (the reference used read-and-reset gauges).
 
     PyFlink's counters are Beam metrics, recorded only on the thread that processes the bundle; the async
     operator runs our coroutines on a thread of its own, where an increment would be lost. So increments are

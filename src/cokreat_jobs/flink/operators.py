@@ -50,7 +50,7 @@ from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.flink.definition import JobDefinition, NextStage
 from cokreat_jobs.flink.elements import Element, Event, Failed, Malformed, Tick
 from cokreat_jobs.flink.inflight import is_tick_row
-from cokreat_jobs.flink.metrics import FlinkCounters, metric_names
+from cokreat_jobs.flink.metrics import FlinkCounters
 
 __all__ = [
     "DEFAULT_EVENT_DEADLINE_MS",
@@ -233,7 +233,8 @@ class _Stage(AsyncFunction):
         cfg = JobConfig(self._config, job=self._job.name)
         configure_job_logging(cfg.get_str("log.level", "INFO"))
         self._log = get_logger(f"cokreat_jobs.{self._job.name}")
-        self._metrics = FlinkCounters(runtime_context, self._job.name, metric_names(cfg))
+        group, names = self._job.metric_group(cfg), self._job.counter_names(cfg)
+        self._metrics = FlinkCounters(runtime_context, group, names)
         self._failed_max = cfg.get_int(FAILED_MAX_KEY, DEFAULT_FAILED_MAX_RECORD_BYTES)
         self._cfg = cfg
         self._deadline_ms = cfg.get_int("task.event_deadline_ms", DEFAULT_EVENT_DEADLINE_MS)

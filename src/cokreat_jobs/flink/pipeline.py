@@ -295,7 +295,7 @@ def add_operators(job: JobDefinition, cfg: JobConfig, records: DataStream) -> Da
             keyed=ops.parse is not None,
             forward_ticks=ops.next is not None,
         )
-        .name("process")
+        .name(job.process_name)  # the reference's operator name; the uid is what savepoints restore by
         .uid(f"{job.name}-process")
     )
     if ops.next is None:
@@ -309,7 +309,7 @@ def add_operators(job: JobDefinition, cfg: JobConfig, records: DataStream) -> Da
             ops.next,
             Types.STRING(),
         )
-        .name(next_stage.name)
+        .name(next_stage.operator_name or next_stage.name)
         .uid(f"{job.name}-{next_stage.name}")
         .set_parallelism(max(1, cfg.get_int(next_stage.parallelism_key, 1)))
     )
@@ -326,4 +326,4 @@ def add_operators(job: JobDefinition, cfg: JobConfig, records: DataStream) -> Da
 
 def run(job: JobDefinition, cfg: JobConfig) -> None:
     env = build_pipeline(job, cfg)
-    env.execute(cfg.get_str("job.name", job.name))
+    env.execute(job.job_name(cfg))

@@ -42,7 +42,7 @@ def run_local(definition: JobDefinition, cfg: JobConfig) -> int:
     # the MiniCluster's REST API on loopback unless the config says otherwise (pipeline.LOCAL_BIND)
     local_env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(cfg, local=True))
     env = build_pipeline(definition, cfg, local_env)
-    client = env.execute_async(cfg.get_str("job.name", job))
+    client = env.execute_async(definition.job_name(cfg))
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     print(f"{job} running as Flink job {client.get_job_id()} (Ctrl-C stops it)", file=sys.stderr, flush=True)
     try:
@@ -95,4 +95,4 @@ def job_main(job: JobDefinition, argv: Sequence[str] | None = None) -> None:
     cfg = load_config(job.name, config_file=args.config, overrides=args.overrides)
     check_at_start(job, cfg)
     env = build_pipeline(job, cfg)
-    env.execute(cfg.get_str("job.name", job.name))
+    env.execute(job.job_name(cfg))

@@ -27,7 +27,6 @@ from pyflink.fn_execution.coders import from_type_info
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.flink.definition import JobDefinition
 from cokreat_jobs.flink.elements import ELEMENT_TYPE, Element, element_key, failed_text, is_event, is_failed
-from cokreat_jobs.flink.metrics import metric_names
 from cokreat_jobs.flink.operators import Operators, job_operators
 
 __all__ = [
@@ -164,11 +163,11 @@ class PipelineDriver:
         finally:
             for _, op in stages:
                 op.close()
-        names = metric_names(self.cfg)
+        names = self.job.counter_names(self.cfg)
         for name, _ in stages:
             group = self.contexts[name].metric_group
             group.read_gauges()  # the flush: pending increments reach the counters
-            counters = group.add_group(self.job.name).counters
+            counters = group.add_group(self.job.metric_group(self.cfg)).counters
             counts = {k: counters[v].count for k, v in names.items() if v in counters}
             result.stage_counts[name] = counts
             for k, n in counts.items():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.flink.jars import flink_bin
-from cokreat_jobs.jobs import job_file
+from cokreat_jobs.jobs import job_definition, job_file
 from cokreat_jobs.ops.flink_rest import FlinkRest
 
 __all__ = ["flink_run_argv", "stop_job", "submit_job"]
@@ -73,7 +73,8 @@ def submit_job(
 def stop_job(
     job: str, cfg: JobConfig, jobmanager: str, savepoint_dir: str | None = None, timeout: float = 600.0
 ) -> str:
-    """Stop-with-savepoint the running job named ``job.name`` (default: the job's name) on a cluster.
+    """Stop-with-savepoint the running job named ``job.name`` (default: the job's name, or the reference's for
+    the reference's config shape, `JobDefinition.job_name`) on a cluster.
 
     Through Flink's REST API: ``POST /jobs/{id}/stop`` (``targetDirectory``: ``savepoint_dir``, else the
     cluster's ``execution.checkpointing.savepoint-dir``), then the trigger is polled until the savepoint is
@@ -82,7 +83,7 @@ def stop_job(
     """
     base = jobmanager if "://" in jobmanager else f"http://{jobmanager}"
     rest = FlinkRest(base)
-    name = cfg.get_str("job.name", job)
+    name = job_definition(job).job_name(cfg)
     jid = rest.running_job(name)
     if jid is None:
         raise RuntimeError(f"no running job named {name!r} on {jobmanager}")

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cokreat_jobs.core.config import load_config
 from cokreat_jobs.dev.stack.process import free_port
+from cokreat_jobs.jobs import job_definition
 from cokreat_jobs.ops.flink_rest import COUNTERS, FlinkRest
 
 
@@ -39,6 +41,16 @@ class LocalJobRun:
         self.proc: subprocess.Popen[bytes] | None = None
         self.rest = FlinkRest(f"http://127.0.0.1:{self.rest_port}")
         self.jid: str | None = None
+        self._group: str | None = None
+
+    @property
+    def metric_group(self) -> str:
+        """The group the job's counters are in (`metrics.group`; user-delete's release-8 shape: the
+        reference's `cokreat-user-delete`), as the job reads its configuration."""
+        if self._group is None:
+            cfg = load_config(self.job, overrides=self.overrides, env=self.env)
+            self._group = job_definition(self.job).metric_group(cfg)
+        return self._group
 
     def start(self, timeout: float = 180.0) -> None:
         argv = [sys.executable, "-m", "cokreat_jobs.cli.main", "run", self.job]
@@ -75,7 +87,7 @@ class LocalJobRun:
     def counters(self) -> dict[str, int]:
         assert self.jid is not None
         try:
-            return self.rest.counters(self.jid, self.job)
+            return self.rest.counters(self.jid, self.metric_group)
         except OSError:
             return {k: 0 for k in COUNTERS}
 

@@ -40,8 +40,12 @@ DEFINITION = JobDefinition(
     processor_factory=make_processor,
     key_of=object_key,
     # the reference's second operator, with its parallelism key
-    next_stage=NextStage("link-collection", make_linker, "task.link-collection.parallelism"),
+    # (uid auto-creator-v2-link-collection; operator name the reference's)
+    next_stage=NextStage(
+        "link-collection", make_linker, "task.link-collection.parallelism", "link-collection-process"
+    ),
     checks=CHECKS,
+    process_name="auto-creator-v2",  # the reference's operator name (uid auto-creator-v2-process)
 )
 
 

@@ -29,7 +29,14 @@ def content_key(event: dict[str, Any]) -> str:
     return oid if isinstance(oid, str) else ""
 
 
-DEFINITION = JobDefinition(name=JOB_NAME, processor_factory=make_processor, key_of=content_key, checks=CHECKS)
+DEFINITION = JobDefinition(
+    name=JOB_NAME,
+    processor_factory=make_processor,
+    key_of=content_key,
+    checks=CHECKS,
+    # the reference's operator name (uid content-auto-creator-process, what savepoints restore by)
+    process_name="content-auto-creator-process",
+)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,16 @@ from typing import Any
 
 from cokreat_jobs.core.config import JobConfig
 from cokreat_jobs.core.counting import Metrics, Processor
-from cokreat_jobs.flink.definition import JobDefinition
+from cokreat_jobs.flink.definition import EVENTS_COUNT_NAMES, JobDefinition, ReferenceNames
 from cokreat_jobs.jobs.user_delete.checks import CHECKS
-from cokreat_jobs.jobs.user_delete.logic import JOB_NAME, TRANSFER_ACTION, UserDeletion, input_topics
+from cokreat_jobs.jobs.user_delete.logic import (
+    JOB_NAME,
+    REFERENCE_JOB_NAME,
+    TRANSFER_ACTION,
+    UserDeletion,
+    input_topics,
+    is_release_8,
+)
 
 
 def make_processor(cfg: JobConfig, metrics: Metrics) -> Processor:
@@ -34,6 +41,15 @@ def user_key(event: dict[str, Any]) -> str:
     return uid if isinstance(uid, str) else ""
 
 
+# A release-8 config is a deployment of the Scala cokreat-user-delete: its job name, metric group and
+# *-events-count names stay, so its dashboards find the series (docs/OPERATIONS.md, metrics migration).
+REFERENCE = ReferenceNames(REFERENCE_JOB_NAME, EVENTS_COUNT_NAMES)
+
+
+def reference_names(cfg: JobConfig) -> ReferenceNames | None:
+    return REFERENCE if is_release_8(cfg) else None
+
+
 DEFINITION = JobDefinition(
     name=JOB_NAME,
     processor_factory=make_processor,
@@ -45,6 +61,9 @@ DEFINITION = JobDefinition(
     checks=CHECKS,
     # release-7's kafka.input.topic, or release-8's two topics, read by the one source (logic.input_shape)
     input_topics=input_topics,
+    # the Scala job's operator (release-8: `user-delete` and `ownership-transfer`, both this one)
+    process_name="user-delete",
+    reference=reference_names,
 )
 
 

@@ -67,6 +67,8 @@ from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.core.response import HttpResponse
 
 JOB_NAME = "user-delete"
+# The Scala job's name, which was its Flink job name and its metric group (UserDeleteConfig)
+REFERENCE_JOB_NAME = "cokreat-user-delete"
 DELETE_ACTION = "delete-user"
 DOT_SEGMENT_REASON = "edata.userId is not a valid user id: a dot segment"
 NOT_FOUND_MARKERS = ("user not found in sunbird", "user not found in os", "user not found")
@@ -139,7 +141,7 @@ def input_shape(cfg: JobConfig) -> InputShape:
     A release-8 config without ``kafka.input.user_delete_topic`` is refused (the reference did not start
     either), rather than falling back to the packaged, ``job.env``-derived ``kafka.input.topic``.
     """
-    if not any(cfg.has(k) for k in RELEASE_8_KEYS):
+    if not is_release_8(cfg):
         return InputShape(7, cfg.get_str(RELEASE_7_TOPIC_KEY), None)
     delete_topic = _configured(cfg, USER_DELETE_TOPIC_KEY)
     if delete_topic is None:
@@ -154,6 +156,12 @@ def input_shape(cfg: JobConfig) -> InputShape:
 
 def input_topics(cfg: JobConfig) -> list[str]:
     return input_shape(cfg).topics
+
+
+def is_release_8(cfg: JobConfig) -> bool:
+    """Whether the config has release-8's shape (either release-8 key set), as :func:`input_shape` decides,
+    without its refusal of a shape without the deletions' topic (that is the config check's to report)."""
+    return any(cfg.has(k) for k in RELEASE_8_KEYS)
 
 
 def event_action(event: dict[str, Any]) -> str:
@@ -490,7 +498,9 @@ class UserDeletion(CountingProcessor):
     ) -> Outcome:
         # The failed record keeps the original event so it can be replayed: the failed topic holds personal
         # data and needs the input topic's retention and access limits (see docs). failInfo.error does not.
-        record = failed_event(data, self._job, error, reason, scrub=scrub)
+        # jobName is the job's own name whatever `job.name` says: replay (and the malformed records' jobName,
+        # flink/operators.py) go by it, so a deployment that names its Flink job cokreat-user-delete replays
+        record = failed_event(data, JOB_NAME, error, reason, scrub=scrub)
         message = exception_message(error)
         self._log(
             "failed", event, uid_hash or "", started, reason=reason, error=(scrub or _same)(message), **fields
