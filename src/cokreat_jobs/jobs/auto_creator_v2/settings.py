@@ -23,6 +23,8 @@ def _strs(values: list[object]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Settings:
+    # the job's own name, never `job.name` (which names the Flink job only): failed records carry it as
+    # jobName and replay goes by it, as user-delete's do
     job_name: str = JOB_NAME
     content_base_url: str = "http://localhost:9000/content"
     source_base_url: str = "http://localhost:9000/api"
@@ -97,7 +99,6 @@ class Settings:
         for kind in ("questionset", "question"):
             keyspaces[kind] = cfg.get_str(f"{kind}.keyspace", keyspaces[kind])
         return cls(
-            job_name=cfg.get_str("job.name", JOB_NAME) or JOB_NAME,
             content_base_url=cfg.get_str("service.content.basePath", d.content_base_url),
             source_base_url=source_base_url,
             keyspaces=keyspaces,

@@ -38,6 +38,8 @@ def _strs(values: list[object]) -> tuple[str, ...]:
 class Settings:
     """Every setting the job's logic reads; defaults are the shipped .conf's (ours where JOBS.md says so)."""
 
+    # the job's own name, never `job.name` (which names the Flink job only): failed records carry it as
+    # jobName and replay goes by it, as user-delete's do
     job_name: str = JOB_NAME
     actions: tuple[str, ...] = ("auto-create",)
     allowed_object_types: tuple[str, ...] = ("Content",)
@@ -91,7 +93,6 @@ class Settings:
             return _strs(cfg.get_list(key, list(default)))
 
         return cls(
-            job_name=cfg.get_str("job.name", JOB_NAME) or JOB_NAME,
             actions=strs(p + "actions", d.actions),
             allowed_object_types=strs(p + "allowed_object_types", d.allowed_object_types),
             allowed_stages=tuple(s.lower() for s in strs(p + "allowed_content_stages", d.allowed_stages)),

@@ -276,3 +276,11 @@ def test_credentials_in_the_repository_url_are_not_sent_on(env: dict[str, Any]) 
     reads = [r for r in log if r["path"].endswith("/questionset/v1/read/do_a")]
     assert reads, [r["path"] for r in log]
     assert all("authorization" not in {k.lower() for k in r.get("headers", {})} for r in reads), reads
+
+
+def test_failed_records_keep_the_jobs_name_for_replay_whatever_job_name_says(env: dict[str, Any]) -> None:
+    """`job.name` renames the Flink job only: replay keeps the records whose jobName is auto-creator-v2."""
+    fault(env["url"], path="/source-ecar/do_a/*", status=200, raw_body="garbage")
+    out = process(env, import_event(env["url"], "do_a"), ["job.name=cokreat-auto-creator-v2"])
+    assert out.kind == "failed"
+    assert out.failed_record["jobName"] == "auto-creator-v2"

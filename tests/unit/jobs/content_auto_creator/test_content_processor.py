@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from cokreat_jobs.adapters.drive import DriveFile
+from cokreat_jobs.core.config import load_config
 from cokreat_jobs.core.errors import ConfigError, PermanentError, TransientError
 from cokreat_jobs.core.outcome import Outcome
 from cokreat_jobs.core.response import HttpResponse
@@ -797,3 +798,15 @@ def test_close_closes_the_ports(h: Harness) -> None:
     CLOSED.clear()
     asyncio.run(h.processor.close())
     assert CLOSED == ["api", "downloader", "drive"]
+
+
+def test_failed_records_keep_the_jobs_name_for_replay_whatever_job_name_says(tmp_path: Path) -> None:
+    """`job.name` renames the Flink job only (Settings reads it from the config): replay keeps the records
+    whose jobName is content-auto-creator."""
+    cfg = load_config("content-auto-creator", overrides=["job.name=cokreat-content-auto-creator"], env={})
+    settings = Settings.from_config(cfg)
+    h = Harness(tmp_path, **{**settings.__dict__, "temp_dir": str(tmp_path / "tmp")})
+    h.api.fail["publish"] = [PermanentError("publishing content do_src_1 failed: HTTP 400 ERR_X: nope")]
+    outcome = h.process(make_event())
+    assert outcome.failed_record is not None
+    assert outcome.failed_record["jobName"] == "content-auto-creator"
