@@ -44,9 +44,8 @@ def check_storage(cfg: JobConfig, installed: Callable[[str], bool] = _installed)
     try:
         storage = CloudStorage.from_config(cfg)
     except ConfigError as e:
-        # CloudStorage stops at its first problem and names its key first
-        named = str(e).split(" ", 1)[0]
-        return [Problem(named if named.startswith("cloud_storage") else TYPE_KEY, str(e))]
+        # CloudStorage stops at its first problem and says which key it is
+        return [Problem(e.key or TYPE_KEY, str(e))]
     kind = storage.kind
     problems: list[Problem] = []
     for key in ("cloud_storage_endpoint", "cloud_storage.public_base_url"):

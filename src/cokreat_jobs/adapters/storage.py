@@ -150,34 +150,44 @@ class CloudStorage:
         if not given:
             raise ConfigError(
                 f"cloud_storage_type is empty: set it to {_SUPPORTED} (the Scala jobs read an unset type "
-                f"as {REFERENCE_DEFAULT_TYPE} and refused an empty one; only explicit local writes to disk)"
+                f"as {REFERENCE_DEFAULT_TYPE} and refused an empty one; only explicit local writes to disk)",
+                key="cloud_storage_type",
             )
         normalised = _KINDS.get(given)
         if normalised is None:
-            raise ConfigError(f"cloud_storage_type {kind!r} is not supported: use {_SUPPORTED}")
+            raise ConfigError(
+                f"cloud_storage_type {kind!r} is not supported: use {_SUPPORTED}", key="cloud_storage_type"
+            )
         self.kind = normalised
         self.container = container.strip().strip("/")
         if self.kind != "local" and not self.container:
-            raise ConfigError(f"cloud_storage_container is required for cloud_storage_type {kind!r}")
+            raise ConfigError(
+                f"cloud_storage_container is required for cloud_storage_type {kind!r}",
+                key="cloud_storage_container",
+            )
         if self.kind == "azure" and not key.strip():
             raise ConfigError(
-                f"cloud_storage_key (the storage account name) is required for cloud_storage_type {kind!r}"
+                f"cloud_storage_key (the storage account name) is required for cloud_storage_type {kind!r}",
+                key="cloud_storage_key",
             )
         self.endpoint = endpoint.strip().rstrip("/")
         if self.kind in _ENDPOINT_REQUIRED and not self.endpoint:
             raise ConfigError(
                 f"cloud_storage_endpoint is required for cloud_storage_type {kind!r}: the S3 API URL of the "
-                + ("Ceph object gateway" if self.kind == "cephs3" else "OCI S3 compatibility endpoint")
+                + ("Ceph object gateway" if self.kind == "cephs3" else "OCI S3 compatibility endpoint"),
+                key="cloud_storage_endpoint",
             )
         if self.endpoint and not urlsplit(self.endpoint).netloc:
             raise ConfigError(
-                f"cloud_storage_endpoint {self.endpoint!r} is not a URL (http(s)://host[:port])"
+                f"cloud_storage_endpoint {self.endpoint!r} is not a URL (http(s)://host[:port])",
+                key="cloud_storage_endpoint",
             )
         self.region = region.strip() or self._derived_region()
         if self.kind == "oci" and not self.region:
             raise ConfigError(
                 "cloud_storage_region is required for cloud_storage_type 'oci' when the endpoint is not "
-                "<namespace>.compat.objectstorage.<region>.oraclecloud.com"
+                "<namespace>.compat.objectstorage.<region>.oraclecloud.com",
+                key="cloud_storage_region",
             )
         self.local_root = _local_root(local_path or DEFAULT_LOCAL_PATH)
         self._key = key
@@ -295,7 +305,9 @@ class CloudStorage:
             try:
                 return orjson.loads(secret)
             except orjson.JSONDecodeError:
-                raise ConfigError("cloud_storage_secret looks like JSON but does not parse") from None
+                raise ConfigError(
+                    "cloud_storage_secret looks like JSON but does not parse", key="cloud_storage_secret"
+                ) from None
         if secret and self._key:
             return {
                 "type": "service_account",

@@ -126,9 +126,23 @@ class InvalidField(JobError):
 
 
 class ConfigError(JobError):
-    """The configuration is missing a key or holds a value of the wrong type; raised before any event."""
+    """The configuration is missing a key or holds a value of the wrong type; raised before any event.
+
+    ``key``, when given, is the config key at fault, so a start-up check can name it without reading the
+    message."""
 
     reason = "config"
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        key: str | None = None,
+        reason: str | None = None,
+        public: str | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, public=public)
+        self.key = key
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -167,3 +167,32 @@ def test_store_endpoints_for_the_selected_stores_only() -> None:
         Endpoint("lms-cassandra.host", "c2", 9043),
     ]
     assert store_endpoints(cfg.with_overrides({"graph.store": "sqlite", "external.store": "sqlite"})) == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "key"),
+    [
+        (
+            {"cloud_storage_type": "oci", "cloud_storage_container": "c", "cloud_storage_endpoint": "h"},
+            "cloud_storage_endpoint",
+        ),
+        ({"cloud_storage_type": "cephs3", "cloud_storage_container": "c"}, "cloud_storage_endpoint"),
+        (
+            {
+                "cloud_storage_type": "oci",
+                "cloud_storage_container": "c",
+                "cloud_storage_endpoint": "http://s3.local",
+            },
+            "cloud_storage_region",
+        ),
+    ],
+)
+def test_storage_config_errors_carry_the_key_they_are_about(settings: dict[str, str], key: str) -> None:
+    """The key comes with the error, not from the message's first word (a message may open otherwise)."""
+    from cokreat_jobs.adapters.storage import CloudStorage
+    from cokreat_jobs.core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        CloudStorage.from_config(JobConfig(settings))
+    assert caught.value.key == key
+    assert keys(check_storage(JobConfig(settings), installed)) == [caught.value.key]
