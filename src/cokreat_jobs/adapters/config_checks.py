@@ -12,9 +12,9 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from cokreat_jobs.adapters.storage import CloudStorage
+from cokreat_jobs.adapters.stores.neo4j_store import parse_route, protocol_for
 from cokreat_jobs.core.checks import Endpoint, Problem, check_base_url, url_endpoint
 from cokreat_jobs.core.errors import ConfigError
 
@@ -32,7 +32,6 @@ __all__ = [
 TYPE_KEY = "cloud_storage_type"
 # fsspec's backend for each of CloudStorage's kinds
 _BACKEND = {"s3": "s3fs", "azure": "adlfs", "gcs": "gcsfs"}
-_NEO4J_SCHEMES = {"bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc"}
 
 
 def _installed(package: str) -> bool:
@@ -94,15 +93,22 @@ def check_graph_store(cfg: JobConfig) -> list[Problem]:
         uri = cfg.get_str("neo4j.routePath", "").strip()
         if not uri:
             return [
-                Problem("neo4j.routePath", "graph.store = neo4j needs the Bolt URL here (bolt://host:7687)")
+                Problem(
+                    "neo4j.routePath",
+                    "graph.store = neo4j needs the graph's URL here (bolt://host:7687, or http://host:7474)",
+                )
             ]
+        # The store's own parser and protocol rule: a route the store accepts passes, and only that. An
+        # http(s):// route is Cypher over HTTP, what a Neo4j 3.3 / 3.4 (Bolt 1 / 2 only) is written with.
         try:
-            parts = urlsplit(uri)
-            parts.port  # noqa: B018 - raises on a port that is not a number
-        except ValueError as e:
-            return [Problem("neo4j.routePath", f"{uri!r} is not a URL: {e}")]
-        if parts.scheme.lower() not in _NEO4J_SCHEMES or not parts.hostname:
-            return [Problem("neo4j.routePath", f"{uri!r} is not a Bolt URL (bolt://host:7687, neo4j://...)")]
+            route = parse_route(uri)
+        except ConfigError as e:
+            return [Problem("neo4j.routePath", str(e))]
+        try:
+            # (3, 0): any Bolt version the driver speaks; only the protocol's name and the scheme are checked
+            protocol_for(cfg.get_str("graph.neo4j.protocol", "auto") or "auto", route.scheme, (3, 0))
+        except ConfigError as e:
+            return [Problem("graph.neo4j.protocol", str(e))]
         return []
     if kind == "sqlite":
         if not cfg.get_str("graph.sqlite.url", "").strip():
@@ -140,11 +146,10 @@ def store_endpoints(cfg: JobConfig) -> list[Endpoint]:
     result = []
     if cfg.get_str("graph.store", "neo4j").strip().lower() == "neo4j":
         try:
-            parts = urlsplit(cfg.get_str("neo4j.routePath", "").strip())
-            if parts.hostname:
-                result.append(Endpoint("neo4j.routePath", parts.hostname, parts.port or 7687))
-        except ValueError:
-            pass
+            route = parse_route(cfg.get_str("neo4j.routePath", ""))
+            result.append(Endpoint("neo4j.routePath", route.host, route.port))
+        except ConfigError:
+            pass  # check_graph_store says what is wrong with it
     if cfg.get_str("external.store", "cassandra").strip().lower() == "cassandra":
         try:
             port = cfg.get_int("lms-cassandra.port", 9042)

@@ -138,9 +138,14 @@ def test_graph_store() -> None:
         == []
     )
     assert keys(check_graph_store(JobConfig({}))) == ["neo4j.routePath"]
-    assert keys(check_graph_store(JobConfig({"neo4j": {"routePath": "http://neo:7474"}}))) == [
-        "neo4j.routePath"
-    ]
+    # Cypher over HTTP (how Neo4j 3.3 / 3.4, Bolt 1 / 2 only, is written): the store takes it, and the check
+    assert check_graph_store(JobConfig({"neo4j": {"routePath": "http://neo:7474"}})) == []
+    assert check_graph_store(JobConfig({"neo4j": {"routePath": "https://neo"}})) == []
+    assert keys(check_graph_store(JobConfig({"neo4j": {"routePath": "ftp://neo:21"}}))) == ["neo4j.routePath"]
+    assert keys(check_graph_store(JobConfig({"neo4j": {"routePath": "neo:7687"}}))) == ["neo4j.routePath"]
+    assert keys(check_graph_store(JobConfig({"neo4j": {"routePath": "bolt://neo:x"}}))) == ["neo4j.routePath"]
+    forced_bolt = {"neo4j": {"routePath": "http://neo:7474"}, "graph": {"neo4j": {"protocol": "bolt"}}}
+    assert keys(check_graph_store(JobConfig(forced_bolt))) == ["graph.neo4j.protocol"]
     assert keys(check_graph_store(JobConfig({"graph": {"store": "sqlite"}}))) == ["graph.sqlite.url"]
     assert (
         check_graph_store(JobConfig({"graph": {"store": "sqlite", "sqlite": {"url": "sqlite:///g.db"}}}))
@@ -166,6 +171,9 @@ def test_store_endpoints_for_the_selected_stores_only() -> None:
         Endpoint("lms-cassandra.host", "c1", 9043),
         Endpoint("lms-cassandra.host", "c2", 9043),
     ]
+    # an HTTP route is probed at its own port, 7474 by default (not Bolt's 7687)
+    http = cfg.with_overrides({"neo4j.routePath": "http://neo", "external.store": "sqlite"})
+    assert store_endpoints(http) == [Endpoint("neo4j.routePath", "neo", 7474)]
     assert store_endpoints(cfg.with_overrides({"graph.store": "sqlite", "external.store": "sqlite"})) == []
 
 
