@@ -191,3 +191,23 @@ def test_concurrent_merges_of_one_node_converge(neo4j3_server: Any) -> None:
     node = run(neo4j3_server, body)
     assert node["tag"] == "t" and node["n"] in (0, 1, 2)
     assert cypher(neo4j3_server, "MATCH (n:domain {IL_UNIQUE_ID: 'do_v3_race'}) RETURN count(n)") == [[1]]
+
+
+def test_the_sandbox_reads_what_the_job_wrote_over_http(neo4j3_server: Any) -> None:
+    """The sandbox's content reads and hierarchy/add know the objects auto-creator-v2 writes (as
+    content-service reads the graph): with Neo4j 3.3 the job's route is the HTTP one, and the sandbox's."""
+    from cokreat_jobs.dev.sandbox.source import graph_reader
+
+    async def write(store: Neo4jGraphStore) -> None:
+        await store.merge_node(
+            "do_sandbox_http", {"name": "Set", "IL_FUNC_OBJECT_TYPE": "QuestionSet", "status": "Live"}
+        )
+
+    run(neo4j3_server, write)
+    reader = graph_reader(neo4j3_server.http_url)
+    assert reader is not None, "an http:// graph store is read"
+    node = reader("do_sandbox_http")
+    assert node is not None and node["identifier"] == "do_sandbox_http"
+    assert node["objectType"] == "QuestionSet" and node["status"] == "Live" and node["name"] == "Set"
+    assert not any(k.startswith("IL_") for k in node)
+    assert reader("do_not_there") is None

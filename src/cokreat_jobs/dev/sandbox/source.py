@@ -15,7 +15,8 @@
   `visibility: Parent` unit) is seeded as its own source object too (its metadata from the node), unless
   seeded explicitly; its hierarchy node and manifest item carry its own ECAR's URL.
 - Objects the jobs write into the graph store named by the `graph_store` setting (`sqlite:///...`, or Neo4j's
-  `bolt://host:port`, read with the driver's sync API) are known to the content reads and `hierarchy/add` (a
+  `bolt://host:port`, read with the driver's sync API, or its `http://host:port` for a Neo4j 3.3 / 3.4, which
+  the driver cannot reach, read over the HTTP endpoint) are known to the content reads and `hierarchy/add` (a
   fallback reader on the node store), as content-service reads the graph auto-creator-v2 writes.
 """
 
@@ -232,10 +233,14 @@ def _only_fields(meta: dict[str, Any], object_type: str, fields: list[str] | Non
 
 def graph_reader(url: str) -> Any:
     """A node-store fallback reader over the graph store the jobs write: sqlite (``sqlite:///...``) or Neo4j
-    (``bolt://[user:password@]host:port``, also ``neo4j://``); None for other URLs."""
+    (``bolt://[user:password@]host:port``, also ``neo4j://``; or ``http://host:port``, its HTTP endpoint);
+    None for other URLs."""
     scheme = url.strip().lower().split(":", 1)[0]
     if scheme in ("bolt", "neo4j", "bolt+s", "bolt+ssc", "neo4j+s", "neo4j+ssc"):
         return neo4j_graph_reader(url.strip())
+    if scheme in ("http", "https"):
+        # the job's neo4j.routePath for a Neo4j 3.3 / 3.4, which the driver cannot reach (Bolt 1 / 2)
+        return neo4j_http_graph_reader(url.strip())
     if scheme != "sqlite":
         return None
     from cokreat_jobs.adapters.stores import sqlite_path
@@ -282,6 +287,47 @@ def neo4j_graph_reader(url: str) -> Any:
             driver.pop().close()
 
     read.close = close  # type: ignore[attr-defined]
+    return read
+
+
+def neo4j_http_graph_reader(url: str) -> Any:
+    """The same reader over Neo4j's HTTP transactional endpoint (``http://[user:password@]host:port``), which
+    every Neo4j from 3.0 answers: 3.x at ``/db/data/transaction/commit``, 4.x and later at the path its
+    ``GET /`` names. The path is found on the first read."""
+    import urllib.request
+    from urllib.parse import urlsplit, urlunsplit
+
+    from cokreat_jobs.adapters.stores.neo4j_store import READ_QUERY, transaction_commit_path
+
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    headers = {"Accept": "application/json", "Content-Type": "application/json"}
+    if parts.username:
+        token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    commit: list[str] = []
+
+    def call(path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(base + path, data=data, headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 (the sandbox's own settings)
+            return json.loads(resp.read())
+
+    def read(identifier: str) -> dict[str, Any] | None:
+        if not commit:
+            commit.append(transaction_commit_path(call("/"), None) or "/db/data/transaction/commit")
+        statement = {"statement": READ_QUERY, "parameters": {"id": identifier}}
+        answer = call(commit[0], {"statements": [statement]})
+        if answer.get("errors"):
+            raise RuntimeError(f"Neo4j over HTTP: {answer['errors'][0].get('message')}")
+        rows = answer["results"][0]["data"]
+        if not rows:
+            return None
+        return node_from_graph(dict(rows[0]["row"][0]), identifier)
+
     return read
 
 
