@@ -1,8 +1,13 @@
-"""Fixtures that start real servers (Kafka broker, sandbox, Neo4j, Cassandra) on free ports, and stop them.
+"""Fixtures that start real servers (Kafka broker, sandbox, Neo4j, Cassandra, Azurite) on free ports, and stop
+them.
 
 Neo4j and Cassandra run from the jars `make setup` resolves (jars/neo4j, jars/neo4j3, jars/cassandra): a
 missing jar folder is an error, not a skip. Every server is started once per session, only when a test asks
 for it.
+
+``azurite``: Azurite's blob service (Microsoft's Azure Storage emulator), from ``node_modules/`` (the
+project's package.json, installed by ``make test-servers``, which ``make test`` runs), in memory; Azure is
+the reference's default storage, so the storage tests and the reference-config end-to-end test both use it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -118,3 +124,53 @@ def cassandra_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]
         if node.pid is not None:
             print(f"\ncassandra: RSS {_rss_mib(node.pid):.0f} MiB at the end")
         node.stop(timeout=30)
+
+
+# Azurite's well-known development account (public, in Microsoft's documentation)
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@dataclass
+class AzuriteServer:
+    name: str
+    url: str  # the blob service's root; the account's endpoint is f"{url}/{account}"
+    pid: int
+    log_file: Path
+    account: str = AZURITE_ACCOUNT
+    key: str = AZURITE_KEY
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteServer]:
+    import urllib.error
+    import urllib.request
+
+    from cokreat_jobs.dev.stack.process import free_port, spawn, stop_pid, wait_until
+
+    binary = ROOT / "node_modules" / ".bin" / "azurite-blob"
+    if not binary.exists():
+        pytest.fail(f"{binary} is missing: `make test-servers` (run by `make test`) installs Azurite")
+    port = free_port()
+    log_file = tmp_path_factory.mktemp("azurite") / "azurite.log"
+    argv = [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence"]
+    argv += ["--disableTelemetry", "--skipApiVersionCheck"]
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()  # noqa: S310 (loopback test server)
+            return True
+        except urllib.error.HTTPError:
+            return True  # any HTTP answer: it is up
+        except OSError:
+            return False
+
+    proc = spawn(argv, log_file, cwd=log_file.parent)
+    try:
+        wait_until(answers, timeout=30, what="azurite", alive=lambda: proc.poll() is None, log_file=log_file)
+    except BaseException:
+        stop_pid(proc.pid, timeout=5)
+        raise
+    yield AzuriteServer("azurite", url, proc.pid, log_file)
+    stop_pid(proc.pid, timeout=10)

@@ -4,8 +4,7 @@ with the end-to-end tests.
 Here: the object-storage servers of tests/integration/test_storage_servers.py, one per protocol, each
 started once per session on a free port, in memory, and stopped at the end:
 
-- ``azurite``: Azurite's blob service (Microsoft's Azure Storage emulator), from ``node_modules/`` (the
-  project's package.json, installed by ``make test-servers``, which ``make test`` runs);
+- ``azurite`` (in tests/conftest.py, shared with the end-to-end tests): Azurite's blob service;
 - ``s3_server``: moto's S3 in server mode (``python -m moto.server``, a dev dependency in pyproject.toml),
   which speaks the S3 REST API over HTTP, path-style and virtual-host alike, with SigV4 signatures;
 - ``gcs_server``: fake-gcs-server (Go), built by ``make gcs-emulator`` into ``.tools/`` (opt-in: a fresh build
@@ -28,10 +27,6 @@ from cokreat_jobs.dev.stack.process import free_port, spawn, stop_pid, wait_unti
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Azurite's well-known development account (public, in Microsoft's documentation)
-AZURITE_ACCOUNT = "devstoreaccount1"
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
 
 @dataclass
 class StorageServer:
@@ -39,8 +34,6 @@ class StorageServer:
     url: str
     pid: int
     log_file: Path
-    account: str = ""  # Azurite's account name and key
-    key: str = ""
 
 
 def _answers(url: str) -> bool:
@@ -67,21 +60,6 @@ def _start(name: str, argv: list[str], url: str, log_file: Path, probe: str = ""
         stop_pid(proc.pid, timeout=5)
         raise
     return StorageServer(name, url, proc.pid, log_file)
-
-
-@pytest.fixture(scope="session")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageServer]:
-    binary = ROOT / "node_modules" / ".bin" / "azurite-blob"
-    if not binary.exists():
-        pytest.fail(f"{binary} is missing: `make test-servers` (run by `make test`) installs Azurite")
-    port = free_port()
-    work = tmp_path_factory.mktemp("azurite")
-    argv = [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence"]
-    argv += ["--disableTelemetry", "--skipApiVersionCheck"]
-    server = _start("azurite", argv, f"http://127.0.0.1:{port}", work / "azurite.log")
-    server.account, server.key = AZURITE_ACCOUNT, AZURITE_KEY
-    yield server
-    stop_pid(server.pid, timeout=10)
 
 
 @pytest.fixture(scope="session")

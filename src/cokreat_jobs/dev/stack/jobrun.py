@@ -22,7 +22,8 @@ from cokreat_jobs.ops.flink_rest import COUNTERS, FlinkRest
 
 
 class LocalJobRun:
-    """`cokreat-jobs run JOB --set ...` in the background, with a known REST port for its MiniCluster."""
+    """`cokreat-jobs run JOB [--config.file.path FILE] --set ...` in the background, with a known REST port
+    for its MiniCluster. ``config_file`` is passed as Sunbird's chart passes it (``--config.file.path``)."""
 
     def __init__(
         self,
@@ -31,8 +32,10 @@ class LocalJobRun:
         log_file: Path | None = None,
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
+        config_file: Path | None = None,
     ) -> None:
         self.job = job
+        self.config_file = config_file
         self.rest_port = free_port()
         self.overrides = [*overrides, f"flink.rest.port={self.rest_port}"]
         self.log_file = log_file
@@ -48,12 +51,14 @@ class LocalJobRun:
         """The group the job's counters are in (`metrics.group`; user-delete's release-8 shape: the
         reference's `cokreat-user-delete`), as the job reads its configuration."""
         if self._group is None:
-            cfg = load_config(self.job, overrides=self.overrides, env=self.env)
+            cfg = load_config(self.job, self.config_file, overrides=self.overrides, env=self.env)
             self._group = job_definition(self.job).metric_group(cfg)
         return self._group
 
     def start(self, timeout: float = 180.0) -> None:
         argv = [sys.executable, "-m", "cokreat_jobs.cli.main", "run", self.job]
+        if self.config_file is not None:
+            argv += ["--config.file.path", str(self.config_file)]
         for o in self.overrides:
             argv += ["--set", o]
         env = dict(self.env or os.environ)
