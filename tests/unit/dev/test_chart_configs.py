@@ -1,14 +1,18 @@
-"""The reference's deployed configs (tests/data/reference-configs/): stored as the chart has them, rendered with
-only the placeholders filled and the listed lines changed, and loaded by our jobs without a problem."""
+"""The reference's deployed configs (tests/data/reference-configs/): stored as the chart has them, rendered
+with only the placeholders filled and the listed lines changed, loaded by our jobs without a problem, and
+every key of them in the migration table."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import pytest
+from pyhocon import ConfigFactory
 
 from cokreat_jobs.core.checks import errors
 from cokreat_jobs.core.config import load_config
@@ -108,3 +112,55 @@ def test_our_job_loads_the_rendered_config_with_no_start_up_problem(
     if job == "content-auto-creator":
         assert cfg.get_str("cloud_storage_type") == "azure"
         assert cfg.get_int("content_auto_creator.maxIteration") == 1  # as deployed, not our default
+
+
+def migration_keys() -> set[str]:
+    """The keys docs/OPERATIONS.md's migration table names in its first column: in full, or relative to the
+    parent of the last full one before them (`job.statebackend.blob.storage.account`, `.container`;
+    `content_auto_creator.actions`, `allowed_object_types`)."""
+    ops = (Path(__file__).resolve().parents[3] / "docs" / "OPERATIONS.md").read_text()
+    table = ops[ops.index("## Migration from the Scala jobs") :].split("\n## ", 1)[0]
+    keys: set[str] = set()
+    for row in table.splitlines():
+        cells = row.split("|")
+        if len(cells) < 3:
+            continue
+        names = re.findall(r"`([^`]+)`", cells[1])
+        if not names:
+            continue
+        parent = ""
+        for i, raw in enumerate(names):
+            name = raw.rstrip("*").rstrip(".")
+            relative = name.startswith(".") or (i > 0 and "." not in name)
+            full = f"{parent}.{name.lstrip('.')}" if relative and parent else name.lstrip(".")
+            keys.add(full)
+            if not name.startswith("."):
+                keys.add(name)  # `gdrive.application_name` after `content_auto_creator.x` is either
+                if i > 0 and parent:
+                    keys.add(f"{parent}.{name}")
+            if not relative:
+                parent = full.rsplit(".", 1)[0] if "." in full else ""
+    return keys
+
+
+def leaf_keys(tree: Any, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in tree.items():
+        key = prefix + str(k).strip('"')
+        out += leaf_keys(v, key + ".") if isinstance(v, dict) else [key]
+    return out
+
+
+@pytest.mark.parametrize(("chart_set", "job"), CASES)
+def test_every_key_of_the_deployed_configs_is_in_the_migration_table(
+    chart_set: str, job: str, tmp_path: Path
+) -> None:
+    """An operator reading the table finds what each key of their deployed config does here (applied,
+    accepted and unused, or replaced), under the key itself or a prefix of it (`redis.*`)."""
+    out = render(DATA, chart_set, job, tmp_path, values(), cassandra_port=CASSANDRA_PORT)
+    documented = migration_keys()
+    tree = ConfigFactory.parse_file(str(out.job_conf)).as_plain_ordered_dict()
+    missing = [
+        key for key in leaf_keys(tree) if not any(key == d or key.startswith(d + ".") for d in documented)
+    ]
+    assert missing == []
