@@ -252,6 +252,7 @@ def test_auto_creator_v2_with_the_knowlg_chart_config_into_neo4j_3(
 ) -> None:
     from cokreat_jobs.adapters.stores.cassandra_store import CassandraExternalStore
     from cokreat_jobs.adapters.stores.neo4j_store import Neo4jGraphStore
+    from cokreat_jobs.dev.stack.cassandra import apply_schema
 
     endpoint, container, service = azure_container
     # Sunbird keeps the object definitions on the blob store (kp_schema_base_path): so does this stack
@@ -278,6 +279,10 @@ def test_auto_creator_v2_with_the_knowlg_chart_config_into_neo4j_3(
             cassandra_host=cassandra_node.host,
         )
         values["kp_schema_base_path"] = f"{endpoint}/{container}/schemas/local"
+        # keyspaces of the deployment's own names (not our packaged defaults), so the test sees them read
+        hierarchy_ks, question_ks = f"ref_{tag}_hierarchy_store", f"ref_{tag}_question_store"
+        values["hierarchy_keyspace_name"], values["assessment_keyspace_name"] = hierarchy_ks, question_ks
+        apply_schema(cassandra_node.host, cassandra_node.port, hierarchy_ks, question_ks)
         conf = render(
             DATA,
             "knowlg-5.6.0",
@@ -315,13 +320,8 @@ def test_auto_creator_v2_with_the_knowlg_chart_config_into_neo4j_3(
             try:
                 qs = await graph.read_node(qs_id)
                 questions = [await graph.read_node(q) for q in qids]
-                hierarchy = await external.read(
-                    "dev_hierarchy_store", "questionset_hierarchy", {"identifier": qs_id}
-                )
-                bodies = [
-                    await external.read("dev_question_store", "question_data", {"identifier": q})
-                    for q in qids
-                ]
+                hierarchy = await external.read(hierarchy_ks, "questionset_hierarchy", {"identifier": qs_id})
+                bodies = [await external.read(question_ks, "question_data", {"identifier": q}) for q in qids]
                 return qs, questions, hierarchy, bodies
             finally:
                 await graph.close()
